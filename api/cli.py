@@ -1,0 +1,200 @@
+"""The `careerbot` command. Settings are read from the environment here, once, and passed down."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from api.app import EMPTY_INDEX, create_app, unknown_sources
+from api.errors import STORE_ERRORS
+from ingest.pipeline import IngestError, IngestReport, is_stale, run_ingest
+from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.retrieve import QdrantRetriever
+from rag.settings import Settings
+from rag.store import Hit, Mode, Store
+
+app = typer.Typer(
+    help="careerbot: answers about becoming an ML engineer, from indexed guides.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Problems of the user's setup (missing corpus, locked or unreachable store, unreadable model
+# path): reported in one line, since a traceback would not help fix them.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, OSError, *STORE_ERRORS)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(settings.resolved_embed_model(), settings.embed_batch_size)
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The store, closed on exit; expected failures inside become one-line errors."""
+    try:
+        store = Store.open(settings)
+        try:
+            yield store
+        finally:
+            store.close()
+    except EXPECTED_ERRORS as e:
+        fail(str(e) or type(e).__name__)
+
+
+@app.callback()
+def _settings(ctx: typer.Context) -> None:
+    try:
+        ctx.obj = Settings()
+    except ValidationError as e:
+        fail("invalid CAREERBOT_* setting: " + "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
+        ))
+
+
+def _print_report(report: IngestReport) -> None:
+    d, c = report.documents, report.chunks
+    typer.echo(f"documents: {d.added} added, {d.updated} updated, {d.deleted} deleted, "
+               f"{d.unchanged} unchanged")
+    typer.echo(f"chunks:    {c.added} added, {c.deleted} deleted, {c.unchanged} unchanged")
+    typer.echo(f"embedded:  {report.embedded} chunks in {report.seconds:.2f} s")
+    if report.failed:
+        typer.echo(f"failed:    {len(report.failed)} file(s), not indexed:")
+        for f in report.failed:
+            typer.echo(f"  {f['file']}: {f['reason']}")
+
+
+@app.command()
+def ingest(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Index the corpus folder; only new or changed guides are embedded."""
+    settings: Settings = ctx.obj
+    with opened_store(settings) as store:
+        report = run_ingest(settings, store, build_embedder(settings))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report)
+
+
+def _retrieve(settings: Settings, query: str, top_k: int, mode: Mode,
+              sources: list[str] | None) -> list[Hit]:
+    query = query.strip()
+    if not query:
+        fail("the query is empty")
+    with opened_store(settings) as store:
+        if store.count() == 0:
+            fail(f"the {EMPTY_INDEX}")
+        if sources and (problem := unknown_sources(store, sources)):
+            fail(problem)
+        retriever = QdrantRetriever(store, build_embedder(settings), settings.prefetch_k)
+        return retriever.search(query, top_k=top_k, mode=mode, sources=sources)
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=20,
+                                              help="Passages to show [default: settings]")] = None,
+    mode: Annotated[Mode, typer.Option(help="Ranking: hybrid, dense or sparse.")] = "hybrid",
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", help="Only this doc id (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the passages that best match QUERY."""
+    settings: Settings = ctx.obj
+    hits = _retrieve(settings, query, top_k or settings.top_k, mode, source)
+    if as_json:
+        typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, indent=2))
+        return
+    if not hits:
+        typer.echo("no matching passages")
+    for rank, h in enumerate(hits, 1):
+        typer.echo(f"{rank}. [{h.score:.4f}] {h.title} › {h.section or '(top)'}  "
+                   f"({h.doc_id} {h.start}:{h.end})")
+        typer.echo(f"   {_excerpt(h.text)}\n")
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer QUESTION (for now: the best retrieved passages, with numbered sources)."""
+    settings: Settings = ctx.obj
+    t0 = time.perf_counter()
+    hits = _retrieve(settings, question, settings.top_k, "hybrid", None)
+    retrieve_ms = (time.perf_counter() - t0) * 1000
+    header = "Retrieved passages (answer generation is not available yet):"
+    answer = "\n\n".join(
+        [header, *(f"[{n}] {_excerpt(h.text, 600)}" for n, h in enumerate(hits, 1))]
+    ) if hits else "No passage in the guides matches the question."
+    citations: list[dict[str, Any]] = [
+        {"n": n, **h.to_dict()} for n, h in enumerate(hits, 1)
+    ]
+    if as_json:
+        total_ms = (time.perf_counter() - t0) * 1000
+        typer.echo(json.dumps({
+            "answer": answer, "citations": citations, "intent": "other",
+            "abstained": not hits,
+            "timings_ms": {"retrieve": round(retrieve_ms, 1), "total": round(total_ms, 1)},
+        }, indent=2))
+        return
+    typer.echo(answer)
+    if hits:
+        typer.echo("\nSources:")
+        for c in citations:
+            typer.echo(f"  [{c['n']}] {c['title']} › {c['section'] or '(top)'} "
+                       f"({c['doc_id']}, chars {c['start']}-{c['end']})")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Interface [default: settings, 127.0.0.1]")]
+    = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535,
+                                             help="Port [default: settings, 8000]")] = None,
+) -> None:
+    """Serve the HTTP API, ingesting first when the index is empty or out of date."""
+    import uvicorn
+
+    settings: Settings = ctx.obj
+    # One store for ingest and app: the embedded store's folder is locked to one client.
+    with opened_store(settings) as store:
+        embedder = build_embedder(settings)
+        if store.count() == 0 or is_stale(settings, store):
+            typer.echo("index is empty or out of date; ingesting...")
+            try:
+                _print_report(run_ingest(settings, store, embedder))
+            except IngestError as e:
+                if store.count() == 0:
+                    raise
+                typer.echo(f"warning: ingest failed ({e}); serving the existing index", err=True)
+        uvicorn.run(
+            create_app(settings, store=store, embedder=embedder),
+            host=host or settings.host, port=port or settings.port,
+        )
+
+
+def main() -> None:
+    app(prog_name="careerbot")

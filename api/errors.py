@@ -1,0 +1,147 @@
+"""One body for every error response: {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from qdrant_client.http.exceptions import ApiException
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.store import StoreError
+
+log = logging.getLogger("careerbot.api")
+
+# What an unreachable or broken store raises mid-request, in local and server mode.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    StoreError, ApiException, httpx.TransportError, ConnectionError,
+)
+
+
+MAX_BODY_BYTES = 64 * 1024
+TOO_LARGE = f"request body is larger than {MAX_BODY_BYTES // 1024} KiB; send a shorter query"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    # ("body", "top_k") reads better as "top_k"; keep the location when it is all there is.
+    return ".".join(map(str, loc[1:] or loc))
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    ctype = request.headers.get("content-type", "")
+    if any(e["loc"] == ("body",) for e in errors) and "json" not in ctype:
+        # FastAPI parses a body as JSON only when the request says it is JSON.
+        return error_response(
+            415, "unsupported_media_type",
+            "send the request body as JSON with the header Content-Type: application/json "
+            f"(got {ctype or 'no Content-Type'})",
+        )
+    bad_json = next((e for e in errors if e["type"] == "json_invalid"), None)
+    if bad_json is not None:
+        why = bad_json.get("ctx", {}).get("error", "JSON decode error")
+        return error_response(
+            400, "invalid_json",
+            f"request body is not valid JSON ({why} at character {_field(bad_json['loc'])}); "
+            'send a JSON object such as {"query": "How do I become an ML engineer?"}',
+        )
+    parts = [
+        f"{_field(e['loc'])}: "
+        + ("unknown field, remove it" if e["type"] == "extra_forbidden" else e["msg"])
+        for e in errors
+    ]
+    return error_response(
+        422, "invalid_request", "; ".join(parts) + " (the request schema is at /docs)"
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    message = {
+        404: f"no such route: {request.method} {request.url.path}; the API is listed at /docs",
+        405: f"{request.method} is not allowed on {request.url.path}; see /docs",
+        413: TOO_LARGE,
+    }.get(status, str(exc.detail))
+    code = "payload_too_large" if status == 413 else HTTPStatus(status).phrase.lower().replace(
+        " ", "_")
+    return error_response(status, code, message)
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("store error on %s %s: %r", request.method, request.url.path, exc)
+    return error_response(
+        503, "store_unavailable",
+        f"the vector store is unavailable ({exc or type(exc).__name__}); check that Qdrant is "
+        "running and reachable, then retry",
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500, "internal", "internal server error (logged on the server); retry, and report it "
+        "if it keeps happening",
+    )
+
+
+class BodySizeLimit:
+    """413 for a body over the limit, whether declared (Content-Length) or actually sent.
+
+    Starlette's own limiter answers in plain text when Content-Length is too large, so it
+    would break the error body shape.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await error_response(413, "payload_too_large", TOO_LARGE)(scope, receive, send)
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                # FastAPI lets an HTTPException from body reading through to the handlers.
+                raise HTTPException(413)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(BodySizeLimit)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    for cls in STORE_ERRORS:
+        app.add_exception_handler(cls, _store_error)
+    app.add_exception_handler(Exception, _internal_error)

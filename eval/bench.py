@@ -1,0 +1,114 @@
+"""`make bench`: speed and quality numbers measured in one run, reported as ratios.
+
+Timed tests are flaky on shared machines, so latency targets live here, not in tests.
+Every ratio compares two things measured in this same process run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))]
+
+
+def summary(xs: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(pct(xs, 50), 2), "p95_ms": round(pct(xs, 95), 2),
+            "mean_ms": round(statistics.fmean(xs), 2)}
+
+
+def main() -> int:
+    from eval.dataset import load_items
+    from eval.retrieval import evaluate_retrieval
+    from ingest.pipeline import run_ingest
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.retrieve import QdrantRetriever
+    from rag.settings import Settings
+    from rag.store import Store
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp))
+        emb = SentenceTransformerEmbedder(
+            settings.resolved_embed_model(), settings.embed_batch_size
+        )
+        t = time.perf_counter()
+        emb.load()
+        out["model_load_s"] = round(time.perf_counter() - t, 2)
+        store = Store.open(settings)
+
+        t = time.perf_counter()
+        first = run_ingest(settings, store, emb)
+        out["ingest_scratch_s"] = round(time.perf_counter() - t, 2)
+        out["ingest_scratch"] = first.to_dict()
+        t = time.perf_counter()
+        again = run_ingest(settings, store, emb)
+        out["ingest_unchanged_s"] = round(time.perf_counter() - t, 4)
+        out["ingest_unchanged_embedded"] = again.embedded
+
+        items = load_items()
+        queries = [it.question for it in items]
+        retriever = QdrantRetriever(store, emb, settings.prefetch_k)
+        retriever.search("warm up", top_k=5)  # builds the speller, warms caches
+        for q in queries[:5]:
+            emb.embed_query(q)
+
+        # Interleave the two measurements so machine noise hits both alike.
+        enc: list[float] = []
+        srch: dict[str, list[float]] = {"hybrid": [], "dense": [], "sparse": []}
+        for _ in range(3):
+            for q in queries:
+                t = time.perf_counter()
+                emb.embed_query(q)
+                enc.append((time.perf_counter() - t) * 1000)
+                for mode, xs in srch.items():
+                    t = time.perf_counter()
+                    retriever.search(q, top_k=settings.top_k, mode=mode)  # type: ignore[arg-type]
+                    xs.append((time.perf_counter() - t) * 1000)
+        out["encode"] = summary(enc)
+        out["search"] = {m: summary(xs) for m, xs in srch.items()}
+        out["search_to_encode_p50"] = round(
+            out["search"]["hybrid"]["p50_ms"] / out["encode"]["p50_ms"], 2
+        )
+
+        texts = {d["doc_id"]: d["text"] for d in store.list_docs(with_text=True)}
+        quality = {}
+        for split in ("dev", "heldout"):
+            subset = [it for it in items if it.split == split]
+            res = evaluate_retrieval(subset, texts, store, retriever)
+            quality[split] = {m: r["metrics"] for m, r in res["modes"].items()}
+            quality[split]["questions"] = res["questions"]
+        out["retrieval"] = quality
+        store.close()
+
+    print(json.dumps(out, indent=2))
+    r = out
+    print(
+        f"\ningest from scratch {r['ingest_scratch_s']}s "
+        f"({r['ingest_scratch']['embedded']} chunks embedded); unchanged re-run "
+        f"{r['ingest_unchanged_s']}s, {r['ingest_unchanged_embedded']} embedded\n"
+        f"search hybrid p50 {r['search']['hybrid']['p50_ms']} ms / p95 "
+        f"{r['search']['hybrid']['p95_ms']} ms; bare encode p50 {r['encode']['p50_ms']} ms; "
+        f"ratio {r['search_to_encode_p50']}x (target <= 1.5x)",
+        file=sys.stderr,
+    )
+    for split, q in r["retrieval"].items():
+        h = q["hybrid"]
+        print(f"{split} ({q['questions']} q): hybrid hit@5 {h['hit@5']} mrr@10 {h['mrr@10']}",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The question set format, its loader and validator.
+
+One JSON object per line (`eval/datasets/*.jsonl`):
+    {"id", "question", "kind": timeline|degree|salary|tooling|other, "answerable": bool,
+     "evidence": [{"doc": doc_id, "quote": exact text}], "facts": [str],
+     "history": [{"role": "user"|"assistant", "content": str}], "tags": [str],
+     "split": "dev"|"heldout"}
+Evidence is (document, exact quote), not chunk ids, so the set survives re-chunking: a
+retrieved chunk is relevant when its span overlaps an evidence span.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DATASETS = Path(__file__).resolve().parent / "datasets"
+DEFAULT_SET = DATASETS / "questions.jsonl"
+
+Kind = Literal["timeline", "degree", "salary", "tooling", "other"]
+
+
+class Evidence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    doc: str
+    quote: str = Field(min_length=1)
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    question: str = Field(min_length=1)
+    kind: Kind
+    answerable: bool
+    evidence: list[Evidence] = []
+    facts: list[str] = []
+    history: list[Turn] = []
+    tags: list[str] = []
+    split: Literal["dev", "heldout"] = "dev"
+
+
+class DatasetError(ValueError):
+    pass
+
+
+def load_items(path: Path = DEFAULT_SET) -> list[Item]:
+    items: list[Item] = []
+    errors: list[str] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(Item.model_validate_json(line))
+        except ValidationError as e:
+            errors.append(f"{path.name}:{n}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}")
+    if errors:
+        raise DatasetError("\n".join(errors))
+    return items
+
+
+def spans(item: Item, texts: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(doc, start, end) of every evidence quote (first occurrence) in the canonical texts."""
+    out = []
+    for ev in item.evidence:
+        pos = texts.get(ev.doc, "").find(ev.quote)
+        if pos >= 0:
+            out.append((ev.doc, pos, pos + len(ev.quote)))
+    return out
+
+
+def validate(items: list[Item], texts: dict[str, str]) -> list[str]:
+    """Problems that make an item unusable: quotes not in the cited document, and the like."""
+    problems = []
+    seen: set[str] = set()
+    for it in items:
+        if it.id in seen:
+            problems.append(f"{it.id}: duplicate id")
+        seen.add(it.id)
+        if it.answerable and not it.evidence:
+            problems.append(f"{it.id}: answerable but has no evidence")
+        if not it.answerable and (it.evidence or it.facts):
+            problems.append(f"{it.id}: unanswerable items carry no evidence or facts")
+        for ev in it.evidence:
+            if ev.doc not in texts:
+                problems.append(f"{it.id}: unknown document {ev.doc!r}")
+            elif ev.quote not in texts[ev.doc]:
+                problems.append(f"{it.id}: quote not found in {ev.doc}: {ev.quote!r}")
+    return problems
+
+
+def dump_items(items: list[Item], path: Path) -> None:
+    path.write_text("".join(json.dumps(i.model_dump(), ensure_ascii=False) + "\n" for i in items))

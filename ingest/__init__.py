@@ -1,0 +1,1 @@
+"""Ingestion: parse the guides in `corpus/`, chunk them by section and index them in Qdrant."""

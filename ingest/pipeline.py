@@ -1,0 +1,267 @@
+"""Incremental ingestion of `corpus/` into the store.
+
+A document is re-chunked and re-embedded only when its fingerprint changes (file bytes,
+manifest entry, chunking settings, model). Within a changed document, chunks whose id
+(hash of doc + offsets + text) is already stored are not embedded again.
+
+Write order keeps the index consistent across crashes: the document record is first
+marked pending, then new chunks are written, stale ones deleted, and only then is the
+record completed with its fingerprint. A crash anywhere leaves a record that does not
+match, so the next run redoes that document; nothing is half-visible for long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import models
+
+from ingest.chunk import Chunk, chunk_document
+from ingest.parse import ParsedDocument, ParseError, parse_bytes
+from rag import sparse
+from rag.embed import Embedder
+from rag.settings import Settings
+from rag.store import Store
+
+PIPELINE_VERSION = "1"
+MANIFEST = "manifest.json"
+MAX_FILE_BYTES = 20 * 1024 * 1024
+_IGNORED = {MANIFEST, "readme.md", "readme.txt", ".gitkeep"}
+
+
+class IngestError(RuntimeError):
+    """Ingestion could not start (bad corpus folder or manifest); nothing was changed."""
+
+
+@dataclass
+class Counts:
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class IngestReport:
+    documents: Counts = field(default_factory=Counts)
+    chunks: Counts = field(default_factory=Counts)
+    embedded: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def doc_id_for(path: Path) -> str:
+    """The file name without extension, reduced to URL-safe characters."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-") or "doc"
+
+
+def load_manifest(corpus_dir: Path) -> dict[str, dict[str, Any]]:
+    path = corpus_dir / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise IngestError(f"{path}: not valid JSON ({e}); fix it or remove it") from e
+    entries = data.get("documents") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise IngestError(f'{path}: expected {{"documents": [{{"file": ..., "title": ...}}]}}')
+    out: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise IngestError(f"{path}: every entry needs a string 'file' field")
+        out[entry["file"]] = entry
+    return out
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    if not corpus_dir.is_dir():
+        raise IngestError(f"corpus folder {corpus_dir} does not exist")
+    return sorted(
+        p for p in corpus_dir.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.lower() not in _IGNORED
+    )
+
+
+def fingerprint(raw: bytes, entry: dict[str, Any], config: dict[str, Any]) -> str:
+    h = hashlib.sha256(raw)
+    h.update(json.dumps([entry, config, PIPELINE_VERSION], sort_keys=True).encode())
+    return h.hexdigest()
+
+
+@dataclass
+class _Pending:
+    doc_id: str
+    path: Path
+    raw: bytes
+    entry: dict[str, Any]
+    fp: str
+    existed: bool
+
+
+def _record(p: _Pending, doc: ParsedDocument, n_chunks: int, fp: str) -> dict[str, Any]:
+    e = p.entry
+    return {
+        "doc_id": p.doc_id,
+        "file": p.path.name,
+        "title": e.get("title") or doc.title,
+        "url": e.get("url") or doc.url,
+        "publisher": e.get("publisher"),
+        "date": e.get("date") or doc.date,
+        "format": doc.format,
+        "chars": len(doc.text),
+        "chunks": n_chunks,
+        "fingerprint": fp,
+        "text": doc.text,
+    }
+
+
+def stale_docs(store: Store, corpus_dir: Path, config: dict[str, Any]) -> bool:
+    """True when the store does not match the corpus (cheap: hashes files, embeds nothing)."""
+    try:
+        manifest = load_manifest(corpus_dir)
+        files = corpus_files(corpus_dir)
+    except IngestError:
+        return True
+    known = {d["doc_id"]: d.get("fingerprint") for d in store.list_docs()}
+    if not known:
+        return True
+    seen = set()
+    for path in files:
+        did = doc_id_for(path)
+        seen.add(did)
+        fp = fingerprint(path.read_bytes(), manifest.get(path.name, {}), config)
+        if known.get(did) != fp:
+            return True
+    return bool(set(known) - seen)
+
+
+def ingest_corpus(
+    corpus_dir: Path,
+    store: Store,
+    embedder: Embedder,
+    *,
+    config: dict[str, Any],
+    chunk_tokens: int = 160,
+    overlap: int = 24,
+) -> IngestReport:
+    """Bring the store up to date with `corpus_dir`. `config` joins every fingerprint
+    (chunking settings, model id), so changing it re-processes every document."""
+    t0 = time.perf_counter()
+    report = IngestReport()
+    manifest = load_manifest(corpus_dir)
+    files = corpus_files(corpus_dir)
+    known = {d["doc_id"]: d for d in store.list_docs()}
+
+    todo: list[_Pending] = []
+    seen: set[str] = set()
+    for path in files:
+        did = doc_id_for(path)
+        if did in seen:
+            report.failed.append({"file": path.name, "reason": f"doc id {did!r} is already "
+                                  "taken by another file with the same name stem"})
+            continue
+        seen.add(did)
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ParseError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+            raw = path.read_bytes()
+        except (OSError, ParseError) as e:
+            report.failed.append({"file": path.name, "reason": str(e)})
+            continue
+        entry = manifest.get(path.name, {})
+        fp = fingerprint(raw, entry, config)
+        old = known.get(did)
+        if old is not None and old.get("fingerprint") == fp:
+            report.documents.unchanged += 1
+            report.chunks.unchanged += int(old.get("chunks", 0))
+            continue
+        todo.append(_Pending(did, path, raw, entry, fp, old is not None))
+
+    if todo:
+        store.ensure(embedder.dim)
+    for p in todo:
+        try:
+            doc = parse_bytes(p.raw, p.path.name)
+            if p.entry.get("title"):
+                doc.title = str(p.entry["title"])
+            chunks = chunk_document(
+                p.doc_id, doc, embedder.count_tokens, embedder.max_tokens, chunk_tokens, overlap
+            )
+            if not chunks:
+                raise ParseError("no text to index")
+        except ParseError as e:
+            report.failed.append({"file": p.path.name, "reason": str(e)})
+            continue  # a previously indexed version, if any, keeps serving
+        _write_document(store, embedder, p, doc, chunks, report)
+
+    for did in sorted(set(known) - seen):
+        report.chunks.deleted += store.delete_doc(did)
+        report.documents.deleted += 1
+
+    report.seconds = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _write_document(
+    store: Store, embedder: Embedder, p: _Pending, doc: ParsedDocument, chunks: list[Chunk],
+    report: IngestReport,
+) -> None:
+    existing = store.chunk_ids(p.doc_id)
+    store.put_doc(_record(p, doc, len(chunks), fp="pending"))
+    new = [c for c in chunks if c.chunk_id not in existing]
+    vectors = embedder.embed_documents([c.embed_text for c in new])
+    report.embedded += len(new)
+    store.upsert_chunks(_point(c, v) for c, v in zip(new, vectors, strict=True))
+    keep = {c.chunk_id for c in chunks}
+    stale = sorted(existing - keep)
+    store.delete_chunks(stale)
+    store.put_doc(_record(p, doc, len(chunks), fp=p.fp))
+    report.chunks.added += len(new)
+    report.chunks.deleted += len(stale)
+    report.chunks.unchanged += len(chunks) - len(new)
+    if p.existed:
+        report.documents.updated += 1
+    else:
+        report.documents.added += 1
+
+
+def _point(c: Chunk, dense: list[float]) -> models.PointStruct:
+    idx, vals = sparse.doc_vector(c.embed_text)
+    return models.PointStruct(
+        id=c.chunk_id,
+        vector={"dense": dense, "sparse": models.SparseVector(indices=idx, values=vals)},
+        payload={
+            "doc_id": c.doc_id, "title": c.title, "section": c.section,
+            "start": c.start, "end": c.end, "text": c.text,
+        },
+    )
+
+
+def pipeline_config(settings: Settings) -> dict[str, Any]:
+    """What, besides a file's bytes, decides its chunks and vectors."""
+    return {
+        "model": Path(settings.resolved_embed_model()).name,
+        "chunk_tokens": settings.chunk_tokens,
+        "overlap": settings.chunk_overlap,
+    }
+
+
+def run_ingest(settings: Settings, store: Store, embedder: Embedder) -> IngestReport:
+    return ingest_corpus(
+        settings.corpus_dir, store, embedder, config=pipeline_config(settings),
+        chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+    )
+
+
+def is_stale(settings: Settings, store: Store) -> bool:
+    return stale_docs(store, settings.corpus_dir, pipeline_config(settings))

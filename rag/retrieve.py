@@ -1,0 +1,60 @@
+"""Retrieval: encode the query once (dense + sparse) and let Qdrant fuse the two lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from rag import sparse as sparse_enc
+from rag.embed import Embedder
+from rag.query import clean_query
+from rag.spelling import Speller
+from rag.store import Hit, Mode, Store
+
+
+class Retriever(Protocol):
+    def search(
+        self, query: str, *, top_k: int = 5, mode: Mode = "hybrid",
+        sources: Sequence[str] | None = None,
+    ) -> list[Hit]: ...
+
+
+class QdrantRetriever:
+    def __init__(
+        self, store: Store, embedder: Embedder, prefetch_k: int = 40, spelling: bool = True
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.prefetch_k = prefetch_k
+        self.spelling = spelling
+        self._speller: Speller | None = None
+
+    def refresh(self) -> None:
+        """Rebuild what is derived from the indexed guides (call after an ingest)."""
+        self._speller = None
+
+    def speller(self) -> Speller:
+        if self._speller is None:
+            known = getattr(self.embedder, "known_words", None)
+            self._speller = Speller(
+                (d.get("text", "") for d in self.store.list_docs(with_text=True)),
+                known() if callable(known) else (),
+            )
+        return self._speller
+
+    def prepare(self, query: str) -> str:
+        """The query as it is searched: injected instructions dropped, misspellings repaired."""
+        query = clean_query(query)
+        return self.speller().correct(query) if self.spelling else query
+
+    def search(
+        self, query: str, *, top_k: int = 5, mode: Mode = "hybrid",
+        sources: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        query = self.prepare(query)
+        dense = self.embedder.embed_query(query) if mode != "sparse" else None
+        sparse = sparse_enc.query_vector(query) if mode != "dense" else None
+        return self.store.search(
+            dense, sparse, mode=mode, top_k=top_k, prefetch_k=max(self.prefetch_k, top_k),
+            sources=sources,
+        )

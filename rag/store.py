@@ -1,0 +1,253 @@
+"""The Qdrant store: one collection of chunks (named dense + sparse vectors) and one of documents.
+
+Embedded local mode (`QdrantClient(path=...)`) by default; a Qdrant server when a URL is set.
+Documents live in Qdrant too (a vector-less collection), so in server mode the app itself
+holds no state and several app processes can share one store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from qdrant_client import QdrantClient, models
+
+from rag.settings import Settings
+
+DENSE = "dense"
+SPARSE = "sparse"
+Mode = Literal["hybrid", "dense", "sparse"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "sparse")
+
+DOC_FIELDS = ("doc_id", "title", "url", "publisher", "date", "format", "chars", "chunks", "file")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or opened; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc_id: str
+    chunk_id: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def open_client(settings: Settings) -> QdrantClient:
+    if settings.qdrant_url:
+        return QdrantClient(
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key or None,
+            timeout=int(settings.qdrant_timeout),
+        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return QdrantClient(path=str(settings.qdrant_path))
+    except RuntimeError as e:
+        if "already accessed by another instance" in str(e):
+            raise StoreError(
+                f"the embedded store at {settings.qdrant_path} is in use by another careerbot "
+                "process; stop it, use another CAREERBOT_DATA_DIR, or use server mode "
+                "(CAREERBOT_QDRANT_URL) for several processes"
+            ) from e
+        raise
+
+
+def doc_point_id(doc_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"careerbot-doc:{doc_id}"))
+
+
+class Store:
+    def __init__(self, client: QdrantClient, collection: str = "careerbot") -> None:
+        self.client = client
+        self.chunks = collection
+        self.docs = f"{collection}_docs"
+        self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        return cls(open_client(settings), settings.collection)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ------------------------------------------------------------------ schema
+    def dense_size(self) -> int | None:
+        if not self.client.collection_exists(self.chunks):
+            return None
+        vectors = self.client.get_collection(self.chunks).config.params.vectors
+        if isinstance(vectors, dict) and DENSE in vectors:
+            return int(vectors[DENSE].size)
+        return None
+
+    def ensure(self, dim: int) -> None:
+        """Create the collections; recreate the chunk collection if the vector size changed."""
+        size = self.dense_size()
+        if size is not None and size != dim:
+            self.client.delete_collection(self.chunks)
+            self.client.delete_collection(self.docs)
+            size = None
+        if size is None:
+            self.client.create_collection(
+                self.chunks,
+                vectors_config={
+                    DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                },
+                sparse_vectors_config={
+                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+            )
+            if not self._local:  # local mode has no payload indexes (it scans)
+                self.client.create_payload_index(
+                    self.chunks, "doc_id", models.PayloadSchemaType.KEYWORD
+                )
+        if not self.client.collection_exists(self.docs):
+            self.client.create_collection(self.docs, vectors_config={})
+
+    # ------------------------------------------------------------------ documents
+    def list_docs(self, with_text: bool = False) -> list[dict[str, Any]]:
+        if not self.client.collection_exists(self.docs):
+            return []
+        out: list[dict[str, Any]] = []
+        offset = None
+        include = True if with_text else models.PayloadSelectorExclude(exclude=["text"])
+        while True:
+            points, offset = self.client.scroll(
+                self.docs, limit=256, offset=offset, with_payload=include, with_vectors=False
+            )
+            out.extend(dict(p.payload or {}) for p in points)
+            if offset is None:
+                break
+        return sorted(out, key=lambda d: d.get("doc_id", ""))
+
+    def get_doc(self, doc_id: str) -> dict[str, Any] | None:
+        if not self.client.collection_exists(self.docs):
+            return None
+        got = self.client.retrieve(self.docs, [doc_point_id(doc_id)], with_payload=True)
+        return dict(got[0].payload or {}) if got else None
+
+    def put_doc(self, record: dict[str, Any]) -> None:
+        self.client.upsert(
+            self.docs, [models.PointStruct(id=doc_point_id(record["doc_id"]), vector={},
+                                           payload=record)]
+        )
+
+    def delete_doc(self, doc_id: str) -> int:
+        n = self.count(doc_id)
+        self.client.delete(self.chunks, points_selector=self._doc_filter([doc_id]))
+        self.client.delete(self.docs, points_selector=[doc_point_id(doc_id)])
+        return n
+
+    # ------------------------------------------------------------------ chunks
+    @staticmethod
+    def _doc_filter(doc_ids: Sequence[str]) -> models.Filter:
+        return models.Filter(
+            must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))]
+        )
+
+    def count(self, doc_id: str | None = None) -> int:
+        if not self.client.collection_exists(self.chunks):
+            return 0
+        flt = self._doc_filter([doc_id]) if doc_id else None
+        return int(self.client.count(self.chunks, count_filter=flt, exact=True).count)
+
+    def chunk_ids(self, doc_id: str) -> set[str]:
+        if not self.client.collection_exists(self.chunks):
+            return set()
+        ids: set[str] = set()
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.chunks, scroll_filter=self._doc_filter([doc_id]), limit=1024, offset=offset,
+                with_payload=False, with_vectors=False,
+            )
+            ids.update(str(p.id) for p in points)
+            if offset is None:
+                return ids
+
+    def upsert_chunks(self, points: Iterable[models.PointStruct], batch: int = 256) -> None:
+        buf: list[models.PointStruct] = []
+        for p in points:
+            buf.append(p)
+            if len(buf) >= batch:
+                self.client.upsert(self.chunks, buf)
+                buf = []
+        if buf:
+            self.client.upsert(self.chunks, buf)
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.client.delete(self.chunks, points_selector=list(ids))
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        dense: list[float] | None,
+        sparse: tuple[list[int], list[float]] | None,
+        *,
+        mode: Mode = "hybrid",
+        top_k: int = 5,
+        prefetch_k: int = 40,
+        sources: Sequence[str] | None = None,
+        rrf_k: int = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> list[Hit]:
+        if not self.client.collection_exists(self.chunks):
+            return []
+        flt = self._doc_filter(sources) if sources else None
+        sparse_q = None
+        if sparse and sparse[0]:
+            sparse_q = models.SparseVector(indices=sparse[0], values=sparse[1])
+        if mode == "dense" or (mode == "hybrid" and sparse_q is None):
+            if dense is None:
+                raise ValueError("dense mode needs a dense query vector")
+            res = self.client.query_points(
+                self.chunks, query=dense, using=DENSE, limit=top_k, query_filter=flt,
+                with_payload=True,
+            )
+        elif mode == "sparse":
+            if sparse_q is None:
+                return []  # nothing but stop words: no term can match
+            res = self.client.query_points(
+                self.chunks, query=sparse_q, using=SPARSE, limit=top_k, query_filter=flt,
+                with_payload=True,
+            )
+        else:
+            if dense is None:
+                raise ValueError("hybrid mode needs a dense query vector")
+            res = self.client.query_points(
+                self.chunks,
+                prefetch=[
+                    models.Prefetch(query=dense, using=DENSE, limit=prefetch_k, filter=flt),
+                    models.Prefetch(query=sparse_q, using=SPARSE, limit=prefetch_k, filter=flt),
+                ],
+                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights))),
+                limit=top_k,
+                with_payload=True,
+            )
+        hits = []
+        for p in res.points:
+            pl = p.payload or {}
+            hits.append(
+                Hit(
+                    doc_id=str(pl.get("doc_id", "")),
+                    chunk_id=str(p.id),
+                    title=str(pl.get("title", "")),
+                    section=str(pl.get("section", "")),
+                    text=str(pl.get("text", "")),
+                    start=int(pl.get("start", 0)),
+                    end=int(pl.get("end", 0)),
+                    score=float(p.score),
+                )
+            )
+        return hits

@@ -1,0 +1,75 @@
+"""Shared fixtures: a deterministic fake embedder and in-memory stores."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from rag.settings import Settings
+from rag.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+class FakeEmbedder:
+    """Hashes words into a small normalised vector: deterministic, instant, no model.
+
+    Texts sharing words get similar vectors, so retrieval behaves sensibly in unit tests.
+    Tokens are whitespace words plus the two special tokens a BERT model adds.
+    """
+
+    dim = 64
+    max_tokens = 256
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.embedded = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+    def _vec(self, text: str) -> list[float]:
+        v = [0.0] * self.dim
+        for w in re.findall(r"[a-z0-9]+", text.lower()):
+            h = int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "big")
+            v[h % self.dim] += 1.0 if (h >> 8) % 2 else -1.0
+        n = math.sqrt(sum(x * x for x in v)) or 1.0
+        return [x / n for x in v]
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        self.embedded += len(texts)
+        return [self._vec(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vec(text)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def memory_store() -> Store:
+    return Store(QdrantClient(":memory:"), "test")
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "corpus"
+    shutil.copytree(CORPUS, dst)
+    return dst
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus_copy: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", corpus_dir=corpus_copy, collection="test")

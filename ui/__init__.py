@@ -1,0 +1,1 @@
+"""The chat UI (Gradio), mounted at / by a later issue."""
