@@ -28,8 +28,9 @@ from rag import sparse
 from rag.embed import Embedder
 from rag.settings import Settings
 from rag.store import Store
+from rag.units import unit_embed_text, unit_id
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "5"  # bump when parsing, chunking or units change
 MANIFEST = "manifest.json"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 _IGNORED = {MANIFEST, "readme.md", "readme.txt", ".gitkeep"}
@@ -51,7 +52,8 @@ class Counts:
 class IngestReport:
     documents: Counts = field(default_factory=Counts)
     chunks: Counts = field(default_factory=Counts)
-    embedded: int = 0
+    embedded: int = 0  # chunks embedded
+    units_embedded: int = 0  # answer units (sentences) embedded
     failed: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -216,15 +218,32 @@ def _write_document(
     store: Store, embedder: Embedder, p: _Pending, doc: ParsedDocument, chunks: list[Chunk],
     report: IngestReport,
 ) -> None:
-    existing = store.chunk_ids(p.doc_id)
+    units = {
+        unit_id(p.doc_id, a, b, doc.text[a:b]): (c.section, a, b)
+        for c in chunks for a, b, _ in c.units
+    }
+    have_chunks = store.point_ids(store.chunks, p.doc_id)
+    have_units = store.point_ids(store.units, p.doc_id)
     store.put_doc(_record(p, doc, len(chunks), fp="pending"))
-    new = [c for c in chunks if c.chunk_id not in existing]
-    vectors = embedder.embed_documents([c.embed_text for c in new])
+
+    new = [c for c in chunks if c.chunk_id not in have_chunks]
+    new_units = [(uid, u) for uid, u in units.items() if uid not in have_units]
+    # One embedding pass over chunks and units together keeps batches full.
+    vectors = embedder.embed_documents(
+        [c.embed_text for c in new]
+        + [unit_embed_text(sec, doc.text[a:b]) for _, (sec, a, b) in new_units]
+    )
     report.embedded += len(new)
-    store.upsert_chunks(_point(c, v) for c, v in zip(new, vectors, strict=True))
-    keep = {c.chunk_id for c in chunks}
-    stale = sorted(existing - keep)
-    store.delete_chunks(stale)
+    report.units_embedded += len(new_units)
+    store.upsert(store.chunks, (_point(c, v) for c, v in zip(new, vectors, strict=False)))
+    store.upsert(store.units, (
+        models.PointStruct(id=uid, vector={"dense": v},
+                           payload={"doc_id": p.doc_id, "start": a, "end": b})
+        for (uid, (_, a, b)), v in zip(new_units, vectors[len(new):], strict=True)
+    ))
+    stale = sorted(have_chunks - {c.chunk_id for c in chunks})
+    store.delete_points(store.chunks, stale)
+    store.delete_points(store.units, sorted(have_units - set(units)))
     store.put_doc(_record(p, doc, len(chunks), fp=p.fp))
     report.chunks.added += len(new)
     report.chunks.deleted += len(stale)
@@ -243,6 +262,7 @@ def _point(c: Chunk, dense: list[float]) -> models.PointStruct:
         payload={
             "doc_id": c.doc_id, "title": c.title, "section": c.section,
             "start": c.start, "end": c.end, "text": c.text,
+            "units": [list(u) for u in c.units],
         },
     )
 

@@ -8,7 +8,7 @@ from typing import Protocol
 from rag import sparse as sparse_enc
 from rag.embed import Embedder
 from rag.query import clean_query
-from rag.spelling import Speller
+from rag.spelling import Vocabulary
 from rag.store import Hit, Mode, Store
 
 
@@ -27,34 +27,43 @@ class QdrantRetriever:
         self.embedder = embedder
         self.prefetch_k = prefetch_k
         self.spelling = spelling
-        self._speller: Speller | None = None
+        self._vocabulary: Vocabulary | None = None
 
     def refresh(self) -> None:
         """Rebuild what is derived from the indexed guides (call after an ingest)."""
-        self._speller = None
+        self._vocabulary = None
 
-    def speller(self) -> Speller:
-        if self._speller is None:
+    def vocabulary(self) -> Vocabulary:
+        if self._vocabulary is None:
             known = getattr(self.embedder, "known_words", None)
-            self._speller = Speller(
+            self._vocabulary = Vocabulary(
                 (d.get("text", "") for d in self.store.list_docs(with_text=True)),
                 known() if callable(known) else (),
             )
-        return self._speller
+        return self._vocabulary
 
     def prepare(self, query: str) -> str:
         """The query as it is searched: injected instructions dropped, misspellings repaired."""
         query = clean_query(query)
-        return self.speller().correct(query) if self.spelling else query
+        return self.vocabulary().correct(query) if self.spelling else query
 
     def search(
         self, query: str, *, top_k: int = 5, mode: Mode = "hybrid",
         sources: Sequence[str] | None = None,
     ) -> list[Hit]:
-        query = self.prepare(query)
-        dense = self.embedder.embed_query(query) if mode != "sparse" else None
-        sparse = sparse_enc.query_vector(query) if mode != "dense" else None
-        return self.store.search(
+        return self.search_prepared(
+            self.prepare(query), top_k=top_k, mode=mode, sources=sources
+        )[0]
+
+    def search_prepared(
+        self, text: str, *, top_k: int = 5, mode: Mode = "hybrid",
+        sources: Sequence[str] | None = None,
+    ) -> tuple[list[Hit], list[float] | None]:
+        """Search an already prepared text; also returns its dense vector for reuse."""
+        dense = self.embedder.embed_query(text) if mode != "sparse" else None
+        sparse = sparse_enc.query_vector(text) if mode != "dense" else None
+        hits = self.store.search(
             dense, sparse, mode=mode, top_k=top_k, prefetch_k=max(self.prefetch_k, top_k),
             sources=sources,
         )
+        return hits, dense

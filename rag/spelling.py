@@ -21,12 +21,34 @@ from rag.sparse import STOPWORDS
 _WORD = re.compile(r"[A-Za-z]+")
 
 
-class Speller:
+_TOKEN = re.compile(r"[a-z0-9]+(?:[+#]+)?")
+_DOTTED = re.compile(r"\b((?:[A-Za-z]\.){2,})")
+
+
+def corpus_tokens(text: str) -> set[str]:
+    """Lower-case word and number tokens; dotted acronyms ("U.S.") become one ("us")."""
+    text = _DOTTED.sub(lambda m: m.group(1).replace(".", "") + " ", text)
+    return set(_TOKEN.findall(text.lower()))
+
+
+class Vocabulary:
+    """The guides' words: repairs typos in queries and tells which terms the guides use."""
+
     def __init__(self, texts: Iterable[str], known_words: Iterable[str] = ()) -> None:
+        texts = list(texts)
         counts = Counter(w.lower() for t in texts for w in _WORD.findall(t))
         self.freq = {w: n for w, n in counts.items() if len(w) >= 3}
         self.words = list(self.freq)
         self.known = set(self.freq) | {w.lower() for w in known_words} | STOPWORDS
+        self.tokens: set[str] = set().union(*(corpus_tokens(t) for t in texts))
+
+    def covers(self, term: str) -> bool:
+        """Whether the guides use `term` (a word, number or acronym) anywhere."""
+        m = re.fullmatch(r"\$?(\d+)k", term.strip().lower())
+        if m:  # "202k" stands for a figure like 202,331
+            term = m.group(1)
+        toks = corpus_tokens(term)
+        return bool(toks) and toks <= self.tokens
 
     def _fix(self, word: str) -> str | None:
         w = word.lower()
@@ -42,5 +64,17 @@ class Speller:
         return str(best[0])
 
     def correct(self, query: str) -> str:
-        """The query with misspelt words replaced; unchanged when nothing needs fixing."""
-        return _WORD.sub(lambda m: self._fix(m.group(0)) or m.group(0), query)
+        """The query with misspelt words replaced; unchanged when nothing needs fixing.
+
+        Capitalised words after the first are left alone: they are names ("Rust",
+        "Berlin"), and a name the guides lack must stay visible to abstention.
+        """
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0)
+            before = query[: m.start()].rstrip()
+            if word[0].isupper() and before and before[-1] not in ".?!":
+                return word
+            return self._fix(word) or word
+
+        return _WORD.sub(fix, query)

@@ -38,9 +38,12 @@ class Hit:
     start: int
     end: int
     score: float
+    # (start, end, list group or -1) of the answer units (sentences, short lists) inside
+    # this chunk; see ingest.chunk.unit_spans
+    units: tuple[tuple[int, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "units"}
 
 
 def open_client(settings: Settings) -> QdrantClient:
@@ -72,6 +75,9 @@ class Store:
         self.client = client
         self.chunks = collection
         self.docs = f"{collection}_docs"
+        # Sentence-sized answer units with their own vectors, so composing an answer needs
+        # no embedding work at question time.
+        self.units = f"{collection}_units"
         self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
 
     @classmethod
@@ -94,8 +100,8 @@ class Store:
         """Create the collections; recreate the chunk collection if the vector size changed."""
         size = self.dense_size()
         if size is not None and size != dim:
-            self.client.delete_collection(self.chunks)
-            self.client.delete_collection(self.docs)
+            for name in (self.chunks, self.docs, self.units):
+                self.client.delete_collection(name)
             size = None
         if size is None:
             self.client.create_collection(
@@ -110,6 +116,17 @@ class Store:
             if not self._local:  # local mode has no payload indexes (it scans)
                 self.client.create_payload_index(
                     self.chunks, "doc_id", models.PayloadSchemaType.KEYWORD
+                )
+        if not self.client.collection_exists(self.units):
+            self.client.create_collection(
+                self.units,
+                vectors_config={
+                    DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                },
+            )
+            if not self._local:
+                self.client.create_payload_index(
+                    self.units, "doc_id", models.PayloadSchemaType.KEYWORD
                 )
         if not self.client.collection_exists(self.docs):
             self.client.create_collection(self.docs, vectors_config={})
@@ -144,7 +161,9 @@ class Store:
 
     def delete_doc(self, doc_id: str) -> int:
         n = self.count(doc_id)
-        self.client.delete(self.chunks, points_selector=self._doc_filter([doc_id]))
+        for name in (self.chunks, self.units):
+            if self.client.collection_exists(name):
+                self.client.delete(name, points_selector=self._doc_filter([doc_id]))
         self.client.delete(self.docs, points_selector=[doc_point_id(doc_id)])
         return n
 
@@ -161,33 +180,47 @@ class Store:
         flt = self._doc_filter([doc_id]) if doc_id else None
         return int(self.client.count(self.chunks, count_filter=flt, exact=True).count)
 
-    def chunk_ids(self, doc_id: str) -> set[str]:
-        if not self.client.collection_exists(self.chunks):
+    def point_ids(self, collection: str, doc_id: str) -> set[str]:
+        if not self.client.collection_exists(collection):
             return set()
         ids: set[str] = set()
         offset = None
         while True:
             points, offset = self.client.scroll(
-                self.chunks, scroll_filter=self._doc_filter([doc_id]), limit=1024, offset=offset,
+                collection, scroll_filter=self._doc_filter([doc_id]), limit=1024, offset=offset,
                 with_payload=False, with_vectors=False,
             )
             ids.update(str(p.id) for p in points)
             if offset is None:
                 return ids
 
-    def upsert_chunks(self, points: Iterable[models.PointStruct], batch: int = 256) -> None:
+    def upsert(
+        self, collection: str, points: Iterable[models.PointStruct], batch: int = 256
+    ) -> None:
         buf: list[models.PointStruct] = []
         for p in points:
             buf.append(p)
             if len(buf) >= batch:
-                self.client.upsert(self.chunks, buf)
+                self.client.upsert(collection, buf)
                 buf = []
         if buf:
-            self.client.upsert(self.chunks, buf)
+            self.client.upsert(collection, buf)
 
-    def delete_chunks(self, ids: Sequence[str]) -> None:
+    def delete_points(self, collection: str, ids: Sequence[str]) -> None:
         if ids:
-            self.client.delete(self.chunks, points_selector=list(ids))
+            self.client.delete(collection, points_selector=list(ids))
+
+    def unit_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors of answer units by id (ids not stored are absent)."""
+        if not ids:
+            return {}
+        got = self.client.retrieve(self.units, list(ids), with_payload=False, with_vectors=True)
+        out = {}
+        for p in got:
+            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else p.vector
+            if isinstance(vec, list):
+                out[str(p.id)] = [float(x) for x in vec]  # type: ignore[arg-type]
+        return out
 
     # ------------------------------------------------------------------ search
     def search(
@@ -248,6 +281,10 @@ class Store:
                     start=int(pl.get("start", 0)),
                     end=int(pl.get("end", 0)),
                     score=float(p.score),
+                    units=tuple(
+                        (int(u[0]), int(u[1]), int(u[2]) if len(u) > 2 else -1)
+                        for u in pl.get("units", [])
+                    ),
                 )
             )
         return hits

@@ -8,7 +8,7 @@ from ingest.pipeline import ingest_corpus
 from rag import sparse
 from rag.query import clean_query, injection_sentences
 from rag.retrieve import QdrantRetriever
-from rag.spelling import Speller
+from rag.spelling import Vocabulary
 from tests.conftest import CORPUS
 
 CFG = {"model": "fake", "chunk_tokens": 160, "overlap": 24}
@@ -50,7 +50,7 @@ def test_clean_query_never_returns_empty() -> None:
 
 def test_speller_repairs_typos_against_the_guides() -> None:
     texts = [p.read_text() for p in CORPUS.glob("0*.txt")]
-    sp = Speller(texts, known_words={"hired", "worth", "london"})
+    sp = Vocabulary(texts, known_words={"hired", "worth", "london"})
     assert sp.correct("wat is the salery of a machin lerning enginer") == (
         "wat is the salary of a machine learning engineer"
     )

@@ -1,0 +1,118 @@
+"""Answer metrics: fact recall, citation exactness, cited sentences, abstention."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from eval.dataset import Item
+from rag.answer import Answer
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, dashes unified, money and thousands separators dropped: $122,000 = 122000."""
+    t = text.lower().replace("–", "-").replace("—", "-").replace("‑", "-")
+    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
+    t = t.replace("$", "").replace("~", "").replace("’", "'")
+    t = re.sub(r"\s*-\s*", "-", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def fact_found(fact: str, answer: str) -> bool:
+    return normalise(fact) in normalise(answer)
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """Sentences of an answer: its lines, split further at sentence ends."""
+    out = []
+    for line in answer.splitlines():
+        line = line.strip().lstrip("-").strip()
+        if not line:
+            continue
+        parts = [p for p in _SENT.split(line) if p.strip()]
+        # a trailing marker belongs to the sentence it follows
+        merged: list[str] = []
+        for p in parts:
+            if merged and _MARKER.fullmatch(p.strip()):
+                merged[-1] += " " + p
+            else:
+                merged.append(p)
+        out.extend(merged)
+    return out
+
+
+def citation_problems(ans: Answer, texts: dict[str, str]) -> list[str]:
+    problems = []
+    numbers = {c.n for c in ans.citations}
+    for c in ans.citations:
+        text = texts.get(c.doc_id)
+        if text is None:
+            problems.append(f"[{c.n}] unknown document {c.doc_id}")
+        elif not (0 <= c.start < c.end <= len(text)) or text[c.start : c.end] != c.quote:
+            problems.append(f"[{c.n}] quote is not text[{c.start}:{c.end}] of {c.doc_id}")
+    for m in _MARKER.finditer(ans.answer):
+        if int(m.group(1)) not in numbers:
+            problems.append(f"marker [{m.group(1)}] names no citation")
+    return problems
+
+
+def score_answers(
+    items: Sequence[Item], answers: dict[str, Answer], texts: dict[str, str]
+) -> dict[str, Any]:
+    per: dict[str, dict[str, Any]] = {}
+    for it in items:
+        a = answers[it.id]
+        sentences = answer_sentences(a.answer) if not a.abstained else []
+        per[it.id] = {
+            "kind": it.kind,
+            "answerable": it.answerable,
+            "abstained": a.abstained,
+            "intent": a.intent,
+            "facts_found": [f for f in it.facts if fact_found(f, a.answer)],
+            "facts_missing": [f for f in it.facts if not fact_found(f, a.answer)],
+            "citation_problems": citation_problems(a, texts),
+            "sentences": len(sentences),
+            "cited_sentences": sum(bool(_MARKER.search(s)) for s in sentences),
+            "citations": len(a.citations),
+        }
+
+    def summarise(ids: list[str]) -> dict[str, Any]:
+        rows = [per[i] for i in ids]
+        ans = [r for r in rows if r["answerable"]]
+        una = [r for r in rows if not r["answerable"]]
+        with_facts = [r for r in ans if r["facts_found"] or r["facts_missing"]]
+        abst = [r for r in rows if r["abstained"]]
+        cites = sum(r["citations"] for r in rows)
+        sents = sum(r["sentences"] for r in rows)
+
+        def ratio(n: float, d: float) -> float | None:
+            return round(n / d, 4) if d else None
+
+        return {
+            "questions": len(rows),
+            "fact_recall": ratio(sum(not r["facts_missing"] and not r["abstained"]
+                                     for r in with_facts), len(with_facts)),
+            "fact_recall_any": ratio(sum(bool(r["facts_found"]) and not r["abstained"]
+                                         for r in with_facts), len(with_facts)),
+            "citation_exact": ratio(cites - sum(len(r["citation_problems"]) for r in rows),
+                                    cites),
+            "sentences_cited": ratio(sum(r["cited_sentences"] for r in rows), sents),
+            "abstention_precision": ratio(sum(not r["answerable"] for r in abst), len(abst)),
+            "abstention_recall": ratio(sum(r["abstained"] for r in una), len(una)),
+            "false_abstention": ratio(sum(r["abstained"] for r in ans), len(ans)),
+            "intent_accuracy": ratio(sum(r["intent"] == r["kind"] for r in ans), len(ans)),
+        }
+
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for it in items:
+        by_kind[it.kind].append(it.id)
+    return {
+        "overall": summarise([it.id for it in items]),
+        "by_kind": {k: summarise(v) for k, v in sorted(by_kind.items())},
+        "per_question": per,
+    }
