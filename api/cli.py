@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from api.app import EMPTY_INDEX, create_app, unknown_sources
 from api.errors import STORE_ERRORS
+from eval.cli import run_eval
 from ingest.pipeline import IngestError, IngestReport, is_stale, run_ingest
+from rag.chat import build_bot
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
@@ -133,38 +135,59 @@ def search(
         typer.echo(f"   {_excerpt(h.text)}\n")
 
 
+def _load_history(path: Path | None) -> list[dict[str, str]]:
+    """Earlier turns from a JSON file: [{"role": "user"|"assistant", "content": "..."}]."""
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"cannot read history file {path}: {e}")
+    if isinstance(data, dict):
+        data = data.get("history", data.get("messages"))
+    if not isinstance(data, list) or not all(
+        isinstance(t, dict) and t.get("role") in ("user", "assistant")
+        and isinstance(t.get("content"), str) for t in data
+    ):
+        fail(f'{path}: expected a JSON list of {{"role": "user"|"assistant", "content": "..."}}')
+    return data
+
+
 @app.command()
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="Your question.")],
+    history: Annotated[Path | None, typer.Option(
+        "--history", help="JSON file with earlier turns, for follow-up questions.")] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", help="Only this doc id (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer QUESTION (for now: the best retrieved passages, with numbered sources)."""
+    """Answer QUESTION from the guides, with numbered sources."""
     settings: Settings = ctx.obj
-    t0 = time.perf_counter()
-    hits = _retrieve(settings, question, settings.top_k, "hybrid", None)
-    retrieve_ms = (time.perf_counter() - t0) * 1000
-    header = "Retrieved passages (answer generation is not available yet):"
-    answer = "\n\n".join(
-        [header, *(f"[{n}] {_excerpt(h.text, 600)}" for n, h in enumerate(hits, 1))]
-    ) if hits else "No passage in the guides matches the question."
-    citations: list[dict[str, Any]] = [
-        {"n": n, **h.to_dict()} for n, h in enumerate(hits, 1)
-    ]
+    question = question.strip()
+    if not question:
+        fail("the question is empty")
+    turns = _load_history(history)
+    with opened_store(settings) as store:
+        if store.count() == 0:
+            fail(f"the {EMPTY_INDEX}")
+        if source and (problem := unknown_sources(store, source)):
+            fail(problem)
+        bot = build_bot(settings, store, build_embedder(settings))
+        answer = bot.ask(question, turns, sources=source)
     if as_json:
-        total_ms = (time.perf_counter() - t0) * 1000
-        typer.echo(json.dumps({
-            "answer": answer, "citations": citations, "intent": "other",
-            "abstained": not hits,
-            "timings_ms": {"retrieve": round(retrieve_ms, 1), "total": round(total_ms, 1)},
-        }, indent=2))
+        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return
-    typer.echo(answer)
-    if hits:
+    if answer.abstained:
+        typer.echo("[not covered by the guides]")
+    typer.echo(answer.answer)
+    if answer.citations:
         typer.echo("\nSources:")
-        for c in citations:
-            typer.echo(f"  [{c['n']}] {c['title']} › {c['section'] or '(top)'} "
-                       f"({c['doc_id']}, chars {c['start']}-{c['end']})")
+        for c in answer.citations:
+            where = c.url or c.doc_id
+            typer.echo(f"  [{c.n}] {c.title} › {c.section} ({where}, chars {c.start}-{c.end})")
+    typer.echo(f"\n(kind: {answer.intent}; {answer.timings_ms['total']:.0f} ms)")
 
 
 @app.command()
@@ -194,6 +217,9 @@ def serve(
             create_app(settings, store=store, embedder=embedder),
             host=host or settings.host, port=port or settings.port,
         )
+
+
+app.command("eval")(run_eval)
 
 
 def main() -> None:

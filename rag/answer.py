@@ -45,6 +45,9 @@ class Answer:
     intent: Intent
     abstained: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Checks that did not pass but did not block the answer (e.g. an LLM sentence without a
+    # citation), and "fallback" notes; empty for a clean answer.
+    flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,8 +148,9 @@ def term_pattern(term: str) -> re.Pattern[str]:
     m = re.fullmatch(r"\$?(\d+)k", t)
     if m:  # "$202k" is written "$202,331"
         return re.compile(rf"\b{m.group(1)},\d{{3}}\b")
-    t = ALIASES.get(t, t)
-    return re.compile(rf"(?<!\w){re.escape(t)}(?!\w)|(?<!\w){re.escape(t)}s?\b", re.IGNORECASE)
+    forms = {t, ALIASES.get(t, t)}
+    alt = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alt})s?\b", re.IGNORECASE)
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
@@ -240,6 +244,13 @@ class ExtractiveAnswerer:
     def _select(self, q: Question, units: list[Unit], scores: dict[str, tuple[float, float]],
                 limit: int) -> list[Unit]:
         ranked = sorted(units, key=lambda u: -scores[u.uid][0])
+        if q.specifics and q.intent == "salary":
+            # "And in Austin?": answer with Austin's figure, not every figure around it.
+            pats = [term_pattern(t) for t in q.specifics
+                    if not t.isdigit() and _norm(t) not in self.source_terms]
+            named = [u for u in ranked
+                     if any(p.search(f"{u.hit.section}\n{u.text}") for p in pats)]
+            ranked = named or ranked
         if not ranked:
             return []
         best = scores[ranked[0].uid][0]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from rag import sparse
@@ -17,6 +18,7 @@ from rag.embed import Embedder
 from rag.intent import classify
 from rag.query import clean_query
 from rag.retrieve import QdrantRetriever
+from rag.settings import Settings
 from rag.store import Store
 
 _FOLLOWUP_START = re.compile(
@@ -53,13 +55,20 @@ class CareerBot:
         self.answer_k = answer_k
         self.retriever = QdrantRetriever(store, embedder, prefetch_k)
         self._answerer = answerer
+        self._factory: Callable[[], Answerer] | None = None
         self._docs: dict[str, DocMeta] | None = None
+
+    def set_answerer_factory(self, factory: Callable[[], Answerer]) -> None:
+        """Build the answerer lazily (and again after `refresh`), e.g. an LLM answerer that
+        falls back to a fresh extractive one."""
+        self._factory = factory
+        self._answerer = None
 
     def refresh(self) -> None:
         """Forget what was derived from the index (call after an ingest)."""
         self._docs = None
         self.retriever.refresh()
-        if isinstance(self._answerer, ExtractiveAnswerer):
+        if self._factory is not None or isinstance(self._answerer, ExtractiveAnswerer):
             self._answerer = None
 
     def docs(self) -> dict[str, DocMeta]:
@@ -80,7 +89,7 @@ class CareerBot:
     @property
     def answerer(self) -> Answerer:
         if self._answerer is None:
-            self._answerer = self.extractive()
+            self._answerer = self._factory() if self._factory else self.extractive()
         return self._answerer
 
     def prepare(self, question: str, history: Sequence[Mapping[str, Any]] = ()) -> Question:
@@ -107,6 +116,50 @@ class CareerBot:
         specifics = tuple({t.lower(): t for t in reversed(both)}.values())[::-1]
         return Question(text, search_text, intent, specifics)
 
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Mapping[str, Any]] = (),
+        *,
+        top_k: int | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """Typed events for streaming clients: ("meta", {"intent"}), ("delta", text)...,
+        ("citations", [...]), then ("done", full response dict).
+
+        The extractive answer is composed at once, so its text arrives line by line; an
+        answerer with its own `stream` (an LLM) sends its tokens as they come.
+        """
+        t0 = time.perf_counter()
+        q = self.prepare(question, history)
+        hits, qvec = self.retriever.search_prepared(
+            q.search_text, top_k=max(top_k or self.top_k, self.answer_k), sources=sources
+        )
+        t1 = time.perf_counter()
+        yield "meta", {"intent": q.intent}
+        streamer = getattr(self.answerer, "stream", None)
+        if callable(streamer):
+            answer: Answer | None = None
+            for kind, value in streamer(q, hits, qvec):
+                if kind == "delta":
+                    yield "delta", value
+                elif kind == "answer":
+                    answer = value
+            assert answer is not None, "a streaming answerer must end with its answer"
+        else:
+            answer = self.answerer.answer(q, hits, qvec)
+            lines = answer.answer.split("\n")
+            for i, line in enumerate(lines):
+                yield "delta", line + ("\n" if i < len(lines) - 1 else "")
+        t2 = time.perf_counter()
+        answer.timings_ms = {
+            "retrieve": round((t1 - t0) * 1000, 2),
+            "answer": round((t2 - t1) * 1000, 2),
+            "total": round((t2 - t0) * 1000, 2),
+        }
+        yield "citations", [asdict(c) for c in answer.citations]
+        yield "done", answer.to_dict()
+
     def ask(
         self,
         question: str,
@@ -129,3 +182,22 @@ class CareerBot:
             "total": round((t2 - t0) * 1000, 2),
         }
         return answer
+
+
+def build_bot(settings: Settings, store: Store, embedder: Embedder) -> CareerBot:
+    """The bot as configured: extractive answers, or an LLM's when an endpoint is set."""
+    bot = CareerBot(
+        store, embedder, top_k=settings.top_k, answer_k=settings.answer_k,
+        prefetch_k=settings.prefetch_k,
+    )
+    if settings.llm_base_url:
+        from rag.llm import LLMAnswerer
+
+        bot.set_answerer_factory(
+            lambda: LLMAnswerer(
+                base_url=settings.llm_base_url, model=settings.llm_model,
+                api_key=settings.llm_api_key, timeout=settings.llm_timeout,
+                fallback=bot.extractive(),
+            )
+        )
+    return bot

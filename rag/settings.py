@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(24, ge=0, le=128)
     top_k: int = Field(5, ge=1, le=20)
     prefetch_k: int = Field(40, ge=1, le=200)
+    answer_k: int = Field(8, ge=1, le=20, description="Chunks the answerer reads.")
+
+    # Optional LLM answerer: any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, OpenAI).
+    llm_base_url: str = Field("", description="e.g. http://localhost:11434/v1; empty: extractive")
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = Field(60.0, gt=0)
+
+    # HTTP API
+    api_keys: str = Field("", description="Comma-separated keys; empty: no auth on /v1/*")
+    rate_limit_per_minute: int = Field(120, ge=0, description="Per key or client IP; 0: off")
+    cors_origins: str = Field("", description="Comma-separated allowed origins; empty: closed")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

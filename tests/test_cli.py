@@ -90,17 +90,37 @@ def test_search_errors(env: dict[str, str]) -> None:
     assert run(env, "search", QUESTION, "--top-k", "21").exit_code == 2  # usage error
 
 
-def test_ask(env: dict[str, str]) -> None:
+def test_ask(env: dict[str, str], corpus_copy: Path) -> None:
     run(env, "ingest")
     result = run(env, "ask", QUESTION)
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Retrieved passages") and "[1] " in result.stdout
-    assert "Sources:" in result.stdout
+    assert "(kind: timeline;" in result.stdout
     body = run_json(env, "ask", QUESTION)
-    assert set(body) == {"answer", "citations", "intent", "abstained", "timings_ms"}
-    assert body["intent"] == "other" and body["abstained"] is False
+    assert set(body) >= {"answer", "citations", "intent", "abstained", "timings_ms"}
+    assert body["intent"] == "timeline"
+    assert set(body["timings_ms"]) == {"retrieve", "answer", "total"}
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
-    assert body["answer"].startswith("Retrieved passages")
+    if not body["abstained"]:
+        assert body["citations"] and "Sources:" in result.stdout
+    from ingest.parse import parse_bytes
+
+    for c in body["citations"]:
+        doc = parse_bytes((corpus_copy / f"{c['doc_id']}.txt").read_bytes())
+        assert doc.text[c["start"] : c["end"]] == c["quote"]
+
+
+def test_ask_with_history_file(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "ingest")
+    history = tmp_path / "h.json"
+    history.write_text(json.dumps([
+        {"role": "user", "content": "What do ML engineers earn in San Francisco?"},
+        {"role": "assistant", "content": "About $193,919."},
+    ]))
+    body = run_json(env, "ask", "And in Austin?", "--history", str(history))
+    assert body["intent"] == "salary"
+    history.write_text('{"not": "a list"')
+    assert_clean_failure(run(env, "ask", "And in Austin?", "--history", str(history)),
+                         "history")
 
 
 def test_missing_corpus_is_a_clean_error(env: dict[str, str], tmp_path: Path) -> None:
