@@ -16,10 +16,13 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from qdrant_client import models
 
 from ingest.chunk import Chunk, chunk_document
@@ -276,11 +279,63 @@ def pipeline_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """One ingest at a time per data dir: a second one fails at once with a clear message.
+
+    The lock file lives in the data dir, so it covers every process on this machine; in
+    server mode with app replicas on several machines, run ingest from one place (a job).
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(settings.data_dir / "ingest.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IngestError(
+            f"another ingest is running on {settings.data_dir}; wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def run_ingest(settings: Settings, store: Store, embedder: Embedder) -> IngestReport:
-    return ingest_corpus(
-        settings.corpus_dir, store, embedder, config=pipeline_config(settings),
-        chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
-    )
+    """Incremental ingest; a changed model (vector size) turns into a full rebuild."""
+    size = store.dense_size()
+    if size is not None and size != embedder.dim:
+        return rebuild(settings, store, embedder)
+    with ingest_lock(settings):
+        return ingest_corpus(
+            settings.corpus_dir, store, embedder, config=pipeline_config(settings),
+            chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+        )
+
+
+def rebuild(settings: Settings, store: Store, embedder: Embedder) -> IngestReport:
+    """Re-index the whole corpus into a new generation, then switch the aliases to it.
+
+    Queries keep hitting the live generation until the switch; if anything fails before it,
+    the new collections are dropped and the live index is untouched.
+    """
+    with ingest_lock(settings):
+        new = store.generation()
+        try:
+            new.ensure(embedder.dim)
+            report = ingest_corpus(
+                settings.corpus_dir, new, embedder, config=pipeline_config(settings),
+                chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+            )
+            if new.count() == 0:
+                raise IngestError("the rebuilt index is empty; the live index was kept")
+        except BaseException:
+            new.drop()
+            raise
+        old_docs = {d["doc_id"] for d in store.list_docs()}
+        store.promote(new)
+        # Counted against the index it replaced, for the summary.
+        report.documents.deleted = len(old_docs - {d["doc_id"] for d in new.list_docs()})
+        return report
 
 
 def is_stale(settings: Settings, store: Store) -> bool:

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     qdrant_url: str = Field("", description="Qdrant server URL; empty means embedded local mode.")
     qdrant_api_key: str = ""
     qdrant_timeout: float = 10.0
+    # For collections created on a Qdrant cluster (server mode); 0 leaves Qdrant's default.
+    qdrant_shard_number: int = Field(0, ge=0)
+    qdrant_replication_factor: int = Field(0, ge=0)
     collection: str = "careerbot"
     embed_model: str = Field(
         "", description="Path of a local sentence-transformers model; empty: the bundled MiniLM."

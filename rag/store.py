@@ -7,6 +7,7 @@ holds no state and several app processes can share one store.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -71,21 +72,90 @@ def doc_point_id(doc_id: str) -> str:
 
 
 class Store:
-    def __init__(self, client: QdrantClient, collection: str = "careerbot") -> None:
+    """The three collections of one index, by their logical names.
+
+    Each logical name (`careerbot`, `careerbot_units`, `careerbot_docs`) is a Qdrant alias
+    of a physical collection of one generation (`careerbot__<gen>` ...). Incremental ingest
+    writes through the aliases; a full rebuild fills a new generation and then moves all
+    three aliases in one call, so readers never see a half-built index.
+    """
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str = "careerbot",
+        *,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        names: tuple[str, str, str] | None = None,
+    ) -> None:
         self.client = client
-        self.chunks = collection
-        self.docs = f"{collection}_docs"
-        # Sentence-sized answer units with their own vectors, so composing an answer needs
-        # no embedding work at question time.
-        self.units = f"{collection}_units"
+        self.base = collection
+        self.shard_number = shard_number
+        self.replication_factor = replication_factor
+        # Sentence-sized answer units have their own collection and vectors, so composing
+        # an answer needs no embedding work at question time.
+        self.chunks, self.units, self.docs = names or (
+            collection, f"{collection}_units", f"{collection}_docs"
+        )
         self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
-        return cls(open_client(settings), settings.collection)
+        return cls(
+            open_client(settings), settings.collection,
+            shard_number=settings.qdrant_shard_number or None,
+            replication_factor=settings.qdrant_replication_factor or None,
+        )
 
     def close(self) -> None:
         self.client.close()
+
+    # ------------------------------------------------------------------ generations
+    @property
+    def logical(self) -> tuple[str, str, str]:
+        b = self.base
+        return b, f"{b}_units", f"{b}_docs"
+
+    def generation(self, gen: str | None = None) -> Store:
+        """A store over the physical collections of a (new) generation, not the aliases."""
+        gen = gen or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:6]
+        names = tuple(f"{n}__{gen}" for n in self.logical)
+        return Store(self.client, self.base, shard_number=self.shard_number,
+                     replication_factor=self.replication_factor,
+                     names=names)  # type: ignore[arg-type]
+
+    def aliases(self) -> dict[str, str]:
+        return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
+
+    def promote(self, new: Store) -> list[str]:
+        """Point the logical names at `new`'s collections in one alias update; drop the
+        collections they pointed at before. Returns the dropped collection names."""
+        current = self.aliases()
+        ops: list[models.AliasOperations] = []
+        old: list[str] = []
+        for alias, target in zip(self.logical, (new.chunks, new.units, new.docs), strict=True):
+            if alias in current:
+                old.append(current[alias])
+                ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(
+                    alias_name=alias)))
+            elif self.client.collection_exists(alias):
+                # An index made before aliases: a real collection holds the name. It must go
+                # before the alias can take its place (a one-time, brief gap).
+                self.client.delete_collection(alias)
+            ops.append(models.CreateAliasOperation(create_alias=models.CreateAlias(
+                collection_name=target, alias_name=alias)))
+        self.client.update_collection_aliases(ops)
+        for name in old:
+            if name not in (new.chunks, new.units, new.docs):
+                self.client.delete_collection(name)
+        return old
+
+    def drop(self) -> None:
+        """Delete this store's physical collections (a failed rebuild's leftovers)."""
+        for name in (self.chunks, self.units, self.docs):
+            if name not in self.aliases() and self.client.collection_exists(name):
+                self.client.delete_collection(name)
 
     # ------------------------------------------------------------------ schema
     def dense_size(self) -> int | None:
@@ -96,40 +166,40 @@ class Store:
             return int(vectors[DENSE].size)
         return None
 
+    def _create(self, name: str, dim: int | None, sparse: bool = False) -> None:
+        self.client.create_collection(
+            name,
+            vectors_config={
+                DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+            } if dim else {},
+            sparse_vectors_config={
+                SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+            } if sparse else None,
+            shard_number=None if self._local else self.shard_number,
+            replication_factor=None if self._local else self.replication_factor,
+        )
+        if not self._local and dim:  # local mode has no payload indexes (it scans)
+            self.client.create_payload_index(name, "doc_id", models.PayloadSchemaType.KEYWORD)
+
     def ensure(self, dim: int) -> None:
-        """Create the collections; recreate the chunk collection if the vector size changed."""
+        """Create the collections if missing (a first generation behind the aliases when
+        this store works through them). A changed vector size needs a full rebuild."""
         size = self.dense_size()
         if size is not None and size != dim:
-            for name in (self.chunks, self.docs, self.units):
-                self.client.delete_collection(name)
-            size = None
-        if size is None:
-            self.client.create_collection(
-                self.chunks,
-                vectors_config={
-                    DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                },
-                sparse_vectors_config={
-                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
-                },
+            raise StoreError(
+                f"the index holds {size}-d vectors but the model makes {dim}-d ones; "
+                "run `careerbot reindex` to rebuild it for the new model"
             )
-            if not self._local:  # local mode has no payload indexes (it scans)
-                self.client.create_payload_index(
-                    self.chunks, "doc_id", models.PayloadSchemaType.KEYWORD
-                )
-        if not self.client.collection_exists(self.units):
-            self.client.create_collection(
-                self.units,
-                vectors_config={
-                    DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                },
-            )
-            if not self._local:
-                self.client.create_payload_index(
-                    self.units, "doc_id", models.PayloadSchemaType.KEYWORD
-                )
-        if not self.client.collection_exists(self.docs):
-            self.client.create_collection(self.docs, vectors_config={})
+        if size is not None:
+            return
+        if (self.chunks, self.units, self.docs) == self.logical:
+            first = self.generation()
+            first.ensure(dim)
+            self.promote(first)
+            return
+        self._create(self.chunks, dim, sparse=True)
+        self._create(self.units, dim)
+        self._create(self.docs, None)
 
     # ------------------------------------------------------------------ documents
     def list_docs(self, with_text: bool = False) -> list[dict[str, Any]]:
