@@ -334,7 +334,10 @@ class Store:
                     models.Prefetch(query=dense, using=DENSE, limit=prefetch_k, filter=flt),
                     models.Prefetch(query=sparse_q, using=SPARSE, limit=prefetch_k, filter=flt),
                 ],
-                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights))),
+                # Plain RRF unless tuned: servers before 1.16 know no parametrised RRF.
+                query=models.FusionQuery(fusion=models.Fusion.RRF)
+                if (rrf_k, tuple(weights)) == (60, (1.0, 1.0))
+                else models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights))),
                 limit=top_k,
                 with_payload=True,
             )
