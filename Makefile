@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run ingest test test-fast lint bench clean
+.PHONY: install run ingest test test-fast lint bench eval eval-gate clean
 
 install: $(STAMP)
 
@@ -35,6 +35,13 @@ lint: install
 
 bench: install
 	$(BIN)/python -m eval.bench
+	$(BIN)/python -m eval.bench_scale
+
+eval: install
+	$(BIN)/careerbot eval
+
+eval-gate: install
+	$(BIN)/python -m pytest -q tests/test_eval_gate.py
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,22 @@ NAMES = {"nDCG@10": "ndcg@10", "R@5": "recall@5", "R@10": "recall@10", "RR@10": 
          "Success@1": "hit@1", "Success@5": "hit@5"}
 
 
+def score_run(qrels: Sequence[Qrel], run: Sequence[ScoredDoc], query_ids: Sequence[str]
+              ) -> dict[str, float]:
+    """Mean of each measure over `query_ids`; a query with no retrieved (or no relevant)
+    document scores 0 rather than dropping out of the mean, as it would in trec_eval."""
+    ids = set(query_ids)
+    per: dict[str, dict[str, float]] = {}
+    qr = [q for q in qrels if q.query_id in ids]
+    rn = [r for r in run if r.query_id in ids]
+    if qr and rn:
+        for m in ir_measures.iter_calc(MEASURES, qr, rn):
+            per.setdefault(NAMES[str(m.measure)], {})[m.query_id] = float(m.value)
+    n = len(ids)
+    return {name: round(sum(per.get(name, {}).values()) / n, 4) if n else 0.0
+            for name in NAMES.values()}
+
+
 def all_chunks(store: Store) -> list[tuple[str, str, int, int]]:
     """(chunk_id, doc_id, start, end) of every chunk in the store."""
     out = []
@@ -76,9 +92,8 @@ def evaluate_retrieval(
             ranks[it.id] = next(
                 (i + 1 for i, h in enumerate(hits) if h.chunk_id in relevant.get(it.id, ())), None
             )
-        agg = ir_measures.calc_aggregate(MEASURES, qrels, run)
         out["modes"][mode] = {
-            "metrics": {NAMES[str(m)]: round(float(v), 4) for m, v in agg.items()},
+            "metrics": score_run(qrels, run, [it.id for it in answerable]),
             "ranks": ranks,
         }
     return out

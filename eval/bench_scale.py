@@ -1,0 +1,147 @@
+"""`make bench` (scale part): embedded mode with a synthetic corpus of ~20,000 chunks.
+
+The corpus is made of the guides' own sentences, recombined into many Markdown guides, so
+chunk sizes and vocabulary match the real thing. Reports ingest throughput against the
+raw embedding throughput measured in the same run, query latency at the small and the
+large index, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def sentences_of_guides(corpus: Path) -> list[str]:
+    from ingest.parse import parse_bytes
+    from rag.units import sentence_spans
+
+    out = []
+    for path in sorted(corpus.glob("0*")):
+        doc = parse_bytes(path.read_bytes(), path.name)
+        for s in doc.sections:
+            for a, b in sentence_spans(doc.text, s.start, s.end):
+                text = " ".join(doc.text[a:b].split())
+                if len(text.split()) >= 6:
+                    out.append(text)
+    return out
+
+
+def write_synthetic(dst: Path, sentences: list[str], target_chunks: int, seed: int = 7) -> int:
+    """Markdown guides of recombined sentences, until about `target_chunks` chunks."""
+    rng = random.Random(seed)
+    dst.mkdir(parents=True, exist_ok=True)
+    # ~6 sentences per section fit one chunk of the default budget
+    sections_per_doc = 40
+    n_docs = max(1, round(target_chunks / sections_per_doc))
+    for d in range(n_docs):
+        parts = [f"# Synthetic guide {d}\n"]
+        for s in range(sections_per_doc):
+            body = " ".join(rng.sample(sentences, 6))
+            parts.append(f"## Part {s}: {rng.choice(sentences)[:40].rstrip()}\n\n{body}\n")
+        (dst / f"synthetic_{d:05d}.md").write_text("\n".join(parts))
+    return n_docs
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))], 2)
+
+
+def query_latency(store: Any, emb: Any, queries: list[str], rounds: int = 3) -> dict[str, float]:
+    from rag.retrieve import QdrantRetriever
+
+    r = QdrantRetriever(store, emb)
+    r.search("warm up", top_k=5)
+    xs = []
+    for _ in range(rounds):
+        for q in queries:
+            t = time.perf_counter()
+            r.search(q, top_k=5)
+            xs.append((time.perf_counter() - t) * 1000)
+    return {"p50_ms": pct(xs, 50), "p95_ms": pct(xs, 95), "mean_ms": round(statistics.fmean(xs), 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--chunks", type=int, default=20_000, help="synthetic index size")
+    args = ap.parse_args(argv)
+
+    from eval.dataset import load_items
+    from ingest.pipeline import ingest_corpus, pipeline_config
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.settings import Settings
+    from rag.store import Store
+
+    repo = Path(__file__).resolve().parent.parent
+    out: dict[str, Any] = {}
+    queries = [it.question for it in load_items()][:30]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        small = Settings(data_dir=tmpd / "small", corpus_dir=repo / "corpus")
+        emb = SentenceTransformerEmbedder(small.resolved_embed_model(), small.embed_batch_size)
+        emb.load()
+        cfg = pipeline_config(small)
+
+        store = Store.open(small)
+        ingest_corpus(small.corpus_dir, store, emb, config=cfg)
+        out["small"] = {"chunks": store.count(), "query": query_latency(store, emb, queries)}
+        store.close()
+
+        sents = sentences_of_guides(repo / "corpus")
+        corpus = tmpd / "synthetic"
+        out["synthetic_docs"] = write_synthetic(corpus, sents, args.chunks)
+
+        # Raw embedding throughput on chunk-sized texts, same model and batch size.
+        sample = [" ".join(random.Random(1).sample(sents, 6)) for _ in range(512)]
+        t = time.perf_counter()
+        emb.embed_documents(sample)
+        raw = len(sample) / (time.perf_counter() - t)
+
+        large = Settings(data_dir=tmpd / "large", corpus_dir=corpus)
+        store = Store.open(large)
+        t = time.perf_counter()
+        report = ingest_corpus(corpus, store, emb, config=cfg)
+        secs = time.perf_counter() - t
+        n = store.count()
+        out["large"] = {
+            "chunks": n,
+            "units": report.units_embedded,
+            "ingest_s": round(secs, 1),
+            "ingest_chunks_per_s": round(n / secs, 1),
+            "raw_embed_chunks_per_s": round(raw, 1),
+            # Units (sentences) are embedded too; they are short, so this is the share of
+            # the time budget a pure chunk-embedding pipeline would need.
+            "ingest_vs_raw": round((n / secs) / raw, 3),
+            "query": query_latency(store, emb, queries),
+        }
+        store.close()
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["query_p50_large_vs_small"] = round(
+        out["large"]["query"]["p50_ms"] / out["small"]["query"]["p50_ms"], 2
+    )
+    print(json.dumps(out, indent=2))
+    big, small = out["large"], out["small"]
+    print(
+        f"\nscale: {big['chunks']} chunks ingested at {big['ingest_chunks_per_s']}/s "
+        f"(raw embedding {big['raw_embed_chunks_per_s']}/s); query p50 "
+        f"{small['query']['p50_ms']} ms at {small['chunks']} chunks vs "
+        f"{big['query']['p50_ms']} ms at {big['chunks']}; peak RSS {out['peak_rss_mb']} MB",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

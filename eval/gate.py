@@ -1,0 +1,38 @@
+"""The regression gate's thresholds, in one place (tests/test_eval_gate.py reads them).
+
+Our measured levels on the dev split minus a margin; nothing here is tuned on the heldout
+split. Raise a threshold when a measured level rises for good; never lower one to make a
+change pass without saying why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SPLIT = "dev"
+MODE = "hybrid"
+# (section, metric, comparison, threshold)
+THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
+    ("retrieval", "hit@5", ">=", 0.95),
+    # any expected fact found, answerable questions, not abstained
+    ("answers", "fact_recall_any", ">=", 0.85),
+    ("answers", "abstention_recall", ">=", 0.90),
+    ("answers", "false_abstention", "<=", 0.05),
+)
+
+
+def gate_failures(result: dict[str, Any], split: str = SPLIT, mode: str = MODE) -> list[str]:
+    """What falls short of the thresholds in an `eval.run` result; empty when it passes."""
+    sec = result["splits"][split]
+    failures = []
+    for section, metric, op, bound in THRESHOLDS:
+        if section == "retrieval":
+            value = sec["retrieval"][mode][metric]
+            where = f"{split} {mode} {metric}"
+        else:
+            value = (sec.get("answers") or {}).get("overall", {}).get(metric)
+            where = f"{split} answers {metric}"
+        ok = value is not None and (value >= bound if op == ">=" else value <= bound)
+        if not ok:
+            failures.append(f"{where} = {value} (needs {op} {bound})")
+    return failures

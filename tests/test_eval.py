@@ -1,0 +1,245 @@
+"""The evaluation suites with FakeEmbedder and in-memory Qdrant: BEIR, scoring, reports."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ir_measures import Qrel, ScoredDoc
+
+from eval.beir import BeirError, doc_ranking, load_beir, write_corpus
+from eval.dataset import DEFAULT_SET, load_items, validate
+from eval.gate import THRESHOLDS, gate_failures
+from eval.report import CHART, REPORT, RESULTS, compare_runs, load_run, write_run
+from eval.run import EvalError, evaluate_beir, evaluate_ours, parse_modes, score_run
+from ingest.parse import parse_bytes
+from rag.settings import Settings
+from rag.store import Hit, Store
+from tests.conftest import FakeEmbedder
+
+BEIR_TINY = Path(__file__).resolve().parent / "data" / "beir_tiny"
+
+
+def hit(doc_id: str, chunk_id: str) -> Hit:
+    return Hit(doc_id, chunk_id, "", "", "", 0, 1, 1.0)
+
+
+# ---------------------------------------------------------------- BEIR
+
+
+def test_load_beir_tiny() -> None:
+    b = load_beir(BEIR_TINY)
+    assert len(b.docs) == 8 and b.problems == []
+    assert b.docs["doc-compost"].title == "" and b.docs["doc/glaciers"].title
+    # q6 has no judgements: not evaluated
+    assert b.evaluated_queries() == ["q1", "q2", "q3", "q4", "q5"]
+    assert b.qrels["q4"] == {"doc-tides": 2, "doc/glaciers": 0}
+
+
+def test_beir_problems_and_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(BEIR_TINY, bad)
+    with (bad / "qrels" / "test.tsv").open("a") as f:
+        f.write("q1\tno-such-doc\t1\nq99\tdoc-tides\t1\n")
+    problems = load_beir(bad).problems
+    assert any("no-such-doc" in p for p in problems) and any("q99" in p for p in problems)
+    (bad / "qrels" / "test.tsv").unlink()
+    with pytest.raises(BeirError, match="test.tsv is missing"):
+        load_beir(bad)
+    (bad / "corpus.jsonl").write_text('{"_id": "a", "text": "x"}\nnot json\n')
+    with pytest.raises(BeirError, match="corpus.jsonl:2"):
+        load_beir(bad)
+    with pytest.raises(BeirError, match="does not exist"):
+        load_beir(tmp_path / "nowhere")
+
+
+def test_beir_docs_become_plain_guides(tmp_path: Path) -> None:
+    b = load_beir(BEIR_TINY)
+    mapping = write_corpus(b, tmp_path)
+    assert sorted(mapping.values()) == sorted(b.docs)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())["documents"]
+    assert len(manifest) == 8 and all(e["title"] for e in manifest)
+    ours = {v: k for k, v in mapping.items()}
+    # a text opening with "[" must not be read as JSON, and keeps its canonical text
+    path = next(tmp_path.glob(ours["doc-bracket"] + ".*"))
+    parsed = parse_bytes(path.read_bytes(), path.name)
+    assert parsed.text.startswith("[1] Footnotes") and parsed.format == "text"
+    # a lone Title Case line is a paragraph, not a bare heading
+    path = next(tmp_path.glob(ours["doc-heading"] + ".*"))
+    assert parse_bytes(path.read_bytes(), path.name).text == "Mountain Climbing Safety Basics"
+
+
+def test_doc_ranking_keeps_each_doc_once_at_its_best_rank() -> None:
+    hits = [hit("b1", "c1"), hit("b1", "c2"), hit("b2", "c3"), hit("b3", "c4"), hit("b2", "c5")]
+    mapping = {"b1": "X", "b2": "Y", "b3": "Z"}
+    assert doc_ranking(hits, mapping, 10) == ["X", "Y", "Z"]
+    assert doc_ranking(hits, mapping, 2) == ["X", "Y"]
+
+
+def test_evaluate_beir_tiny(memory_store: Store, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    res = evaluate_beir(settings, FakeEmbedder(), load_beir(BEIR_TINY), store=memory_store,
+                        progress=False)
+    assert res["kind"] == "beir" and res["ingest"]["documents"] == 8
+    assert res["ingest"]["failed"] == []
+    sec = res["splits"]["test"]
+    assert sec["questions"] == 5 and set(sec["retrieval"]) == {"dense", "sparse", "hybrid"}
+    for metrics in sec["retrieval"].values():
+        assert set(metrics) >= {"ndcg@10", "recall@5", "recall@10", "mrr@10", "hit@1"}
+        assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert sec["retrieval"]["hybrid"]["hit@5"] == 1.0
+    assert {q["ranks"]["sparse"] for q in res["questions"].values()} == {1}
+    assert set(res["latency"]["search"]) == {"dense", "sparse", "hybrid"}
+    assert res["latency"]["search"]["hybrid"]["n"] == 5
+
+
+def test_score_run_counts_unretrieved_queries_as_zero() -> None:
+    qrels = [Qrel("a", "d1", 1), Qrel("b", "d2", 1)]
+    run = [ScoredDoc("a", "d1", 2.0), ScoredDoc("a", "d9", 1.0)]
+    m = score_run(qrels, run, ["a", "b"])
+    assert m["hit@1"] == 0.5 and m["mrr@10"] == 0.5 and m["recall@5"] == 0.5
+    assert score_run(qrels, [], ["a"])["ndcg@10"] == 0.0
+
+
+def test_parse_modes() -> None:
+    assert parse_modes(None) == ("dense", "sparse", "hybrid")
+    assert parse_modes(["hybrid,dense", "dense"]) == ("hybrid", "dense")
+    with pytest.raises(EvalError, match="bm25"):
+        parse_modes(["bm25"])
+
+
+# ---------------------------------------------------------------- our set
+
+
+def test_validate_rejects_a_quote_not_in_the_document() -> None:
+    items = load_items(DEFAULT_SET)
+    texts = {d: "" for d in {ev.doc for it in items for ev in it.evidence}}
+    for p in (Path(__file__).resolve().parent.parent / "corpus").glob("0*.txt"):
+        texts[p.stem] = parse_bytes(p.read_bytes(), p.name).text
+    assert validate(items, texts) == []
+    bad = items[0].model_copy(deep=True)
+    bad.evidence[0].quote = "a quote no guide contains"
+    problems = validate([bad], texts)
+    assert len(problems) == 1 and bad.id in problems[0] and "quote not found" in problems[0]
+
+
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from qdrant_client import QdrantClient
+
+    tmp = tmp_path_factory.mktemp("ours")
+    corpus = tmp / "corpus"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "corpus", corpus)
+    settings = Settings(data_dir=tmp / "data", corpus_dir=corpus)
+    store = Store(QdrantClient(":memory:"), "eval")
+    return evaluate_ours(settings, FakeEmbedder(), modes=("sparse", "hybrid"), store=store,
+                         progress=False)
+
+
+def test_evaluate_ours_sections_and_traces(ours: dict[str, Any]) -> None:
+    assert list(ours["splits"]) == ["dev", "heldout", "all"]
+    dev, held, both = (ours["splits"][s] for s in ("dev", "heldout", "all"))
+    assert dev["questions"] + held["questions"] == both["questions"] == 72
+    for sec in (dev, held, both):
+        assert set(sec["retrieval"]) == {"sparse", "hybrid"}
+        overall = sec["answers"]["overall"]
+        assert set(overall) >= {"fact_recall", "fact_recall_any", "citation_exact",
+                                "sentences_cited", "abstention_precision", "abstention_recall"}
+        assert set(sec["answers"]["by_kind"]) == {"timeline", "degree", "salary", "tooling",
+                                                  "other"}
+    q = ours["questions"]["q001"]
+    assert q["split"] == "dev" and set(q["ranks"]) == {"sparse", "hybrid"}
+    assert q["answer"]["timings_ms"].keys() == {"retrieve", "answer", "total"}
+    unanswerable = next(v for v in ours["questions"].values() if not v["answerable"])
+    assert unanswerable["ranks"] == {} and unanswerable["answer"] is not None
+    lat = ours["latency"]
+    assert set(lat["answer"]) == {"retrieve", "answer", "total"}
+    assert lat["answer"]["total"]["p95_ms"] >= lat["answer"]["total"]["p50_ms"]
+    assert ours["setup"]["embedder"] == "FakeEmbedder"
+
+
+def test_gate_reads_the_result(ours: dict[str, Any]) -> None:
+    assert len(THRESHOLDS) == 4
+    fails = gate_failures(ours)  # the fake embedder is far below the real model's levels
+    assert all(f.startswith("dev ") for f in fails)
+    perfect = copy.deepcopy(ours)
+    dev = perfect["splits"]["dev"]
+    dev["retrieval"]["hybrid"]["hit@5"] = 1.0
+    dev["answers"]["overall"].update(fact_recall_any=1.0, abstention_recall=1.0,
+                                     false_abstention=0.0)
+    assert gate_failures(perfect) == []
+
+
+def test_report_files(ours: dict[str, Any], tmp_path: Path) -> None:
+    folder = write_run(ours, tmp_path)
+    assert folder.parent == tmp_path and folder.name.endswith("-all")
+    for name in (REPORT, RESULTS, CHART):
+        assert (folder / name).stat().st_size > 0
+    assert (folder / CHART).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = load_run(folder)
+    assert data["splits"]["dev"]["retrieval"]["hybrid"] == ours["splits"]["dev"]["retrieval"][
+        "hybrid"]
+    md = (folder / REPORT).read_text()
+    for needle in ("## Split: dev", "## Split: heldout", "## Split: all", "| ndcg@10 |",
+                   "fact recall (any)", "## Latency", "search (hybrid)", "ask: total", "| q001 |"):
+        assert needle in md
+    assert write_run(ours, tmp_path) != folder  # a second run in the same second: new folder
+
+
+# ---------------------------------------------------------------- compare
+
+
+def fabricated() -> dict[str, Any]:
+    def answer(found: list[str], missing: list[str], abstained: bool) -> dict[str, Any]:
+        return {"abstained": abstained, "facts_found": found, "facts_missing": missing,
+                "citation_problems": []}
+
+    return {
+        "created": "2025-01-01T00:00:00+00:00", "kind": "ours", "dataset": "q.jsonl",
+        "setup": {"modes": ["dense", "hybrid"], "k": 10},
+        "splits": {"dev": {
+            "questions": 3, "answerable": 2,
+            "retrieval": {m: {"ndcg@10": 0.8, "recall@5": 0.9, "recall@10": 1.0,
+                              "mrr@10": 0.75, "hit@1": 0.5, "hit@5": 1.0}
+                          for m in ("dense", "hybrid")},
+            "answers": {"overall": {"fact_recall_any": 1.0, "false_abstention": 0.0},
+                        "by_kind": {"salary": {"fact_recall_any": 1.0}}},
+        }},
+        "latency": {"search": {"hybrid": {"p50_ms": 10.0, "p95_ms": 20.0}}},
+        "questions": {
+            "q1": {"split": "dev", "kind": "salary", "answerable": True,
+                   "ranks": {"dense": 1, "hybrid": 1},
+                   "answer": answer(["$100k", "$120k"], [], False)},
+            "q2": {"split": "dev", "kind": "timeline", "answerable": True,
+                   "ranks": {"dense": None, "hybrid": 2}, "answer": answer(["1 year"], [], False)},
+            "q3": {"split": "dev", "kind": "other", "answerable": False, "ranks": {},
+                   "answer": answer([], [], True)},
+        },
+    }
+
+
+def test_compare_lists_question_changes_and_metric_deltas() -> None:
+    a = fabricated()
+    b = fabricated()
+    b["splits"]["dev"]["retrieval"]["hybrid"]["mrr@10"] = 0.5
+    b["splits"]["dev"]["answers"]["by_kind"]["salary"]["fact_recall_any"] = 0.0
+    b["questions"]["q1"]["ranks"]["hybrid"] = 3
+    b["questions"]["q1"]["answer"].update(facts_found=["$100k"], facts_missing=["$120k"])
+    b["questions"]["q2"]["ranks"]["dense"] = 4
+    b["questions"]["q3"]["answer"]["abstained"] = False
+    b["questions"]["q4"] = dict(a["questions"]["q3"])
+    text = compare_runs(a, b)
+    assert "dev      hybrid  mrr@10                 0.7500 -> 0.5000  (-0.2500)" in text
+    assert "dev      dense   mrr@10                 0.7500  (=)" in text
+    assert "salary  fact_recall_any" in text  # by-kind lines only when changed
+    assert "timeline" not in text.split("Questions that changed:")[0]
+    q1 = next(line for line in text.splitlines() if line.strip().startswith("q1 "))
+    assert "hybrid rank 1 -> 3 (worse)" in q1 and "now missing '$120k'" in q1
+    assert "dense rank – -> 4 (better)" in text
+    assert "abstained yes -> no (wrong: unanswerable)" in text
+    assert "q4: only in B" in text and "4 question(s) changed" in text
+    assert "Questions that changed:\n  none" in compare_runs(a, fabricated())

@@ -1,0 +1,119 @@
+"""`careerbot eval` through typer's CliRunner, with FakeEmbedder in place of the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from api import cli
+from eval.dataset import DEFAULT_SET
+from eval.report import CHART, REPORT, RESULTS
+from rag.settings import Settings
+from tests.conftest import FakeEmbedder
+from tests.test_eval import BEIR_TINY
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    def build(settings: Settings) -> FakeEmbedder:
+        return FakeEmbedder()
+
+    monkeypatch.setattr(cli, "build_embedder", build)
+
+
+@pytest.fixture
+def env(tmp_path: Path, corpus_copy: Path) -> dict[str, str]:
+    return {"CAREERBOT_DATA_DIR": str(tmp_path / "data"), "CAREERBOT_CORPUS_DIR": str(corpus_copy)}
+
+
+def run(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(cli.app, ["eval", *args], env=env)
+
+
+def only_run(parent: Path) -> Path:
+    (folder,) = parent.iterdir()
+    return folder
+
+
+def test_validate(env: dict[str, str], tmp_path: Path) -> None:
+    ok = run(env, "--validate")
+    assert ok.exit_code == 0, ok.output
+    assert "72 items valid" in ok.stdout
+    lines = DEFAULT_SET.read_text().splitlines()
+    row = json.loads(lines[0])
+    row["evidence"][0]["quote"] = "words no guide contains"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([json.dumps(row), *lines[1:], '{"id": "x"}']) + "\n")
+    res = run(env, "--validate", "--dataset", str(bad))
+    assert res.exit_code == 1 and "73:" in res.stderr  # format problems first
+    bad.write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+    res = run(env, "--validate", "--dataset", str(bad))
+    assert res.exit_code == 1, res.output
+    assert f"{row['id']}: quote not found" in res.stderr and "1 problem(s)" in res.stderr
+    # the real run refuses such a set too, pointing at --validate
+    res = run(env, "--dataset", str(bad), "--no-answers")
+    assert res.exit_code == 1 and "--validate" in res.stderr and "Traceback" not in res.output
+
+
+def test_beir_run(env: dict[str, str], tmp_path: Path) -> None:
+    res = run(env, "--beir", str(BEIR_TINY), "--out", str(tmp_path / "runs"), "--k", "5")
+    assert res.exit_code == 0, res.output
+    folder = only_run(tmp_path / "runs")
+    assert folder.name.endswith("-beir-beir_tiny")
+    assert f"report: {folder / REPORT}" in res.stdout and "test (5 q): dense" in res.stdout
+    data = json.loads((folder / RESULTS).read_text())
+    assert data["setup"]["k"] == 5 and data["splits"]["test"]["retrieval"]["hybrid"]["hit@5"]
+    assert (folder / CHART).exists() and "BEIR set `beir_tiny`" in (folder / REPORT).read_text()
+    assert run(env, "--validate", "--beir", str(BEIR_TINY)).exit_code == 0
+    res = run(env, "--beir", str(BEIR_TINY), "--split", "dev")
+    assert res.exit_code == 1 and "--split" in res.stderr
+    res = run(env, "--beir", str(tmp_path / "missing"))
+    assert res.exit_code == 1 and "does not exist" in res.stderr
+
+
+def test_our_set_run_then_compare(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    res = run(env, "--split", "heldout", "--modes", "hybrid,sparse", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("heldout (19 q): hybrid ndcg@10")
+    assert "answers: fact recall any" in res.stdout
+    a = only_run(out)
+    data = json.loads((a / RESULTS).read_text())
+    assert list(data["splits"]) == ["heldout"] and data["setup"]["modes"] == ["hybrid", "sparse"]
+    assert {q["split"] for q in data["questions"].values()} == {"heldout"}
+    # the user's data dir gets no store: the run used a temporary one
+    assert not (Path(env["CAREERBOT_DATA_DIR"]) / "qdrant").exists()
+
+    # B: the same run with one question's outcome changed
+    b = tmp_path / "b.json"
+    qid = next(q for q, v in data["questions"].items() if v["ranks"].get("hybrid"))
+    data["questions"][qid]["ranks"]["hybrid"] = None
+    data["splits"]["heldout"]["retrieval"]["hybrid"]["hit@1"] = 0.0
+    b.write_text(json.dumps(data))
+    res = run(env, "--compare", str(a), str(b))
+    assert res.exit_code == 0, res.output
+    assert f"  {qid} (heldout," in res.stdout and "-> – (worse)" in res.stdout
+    assert "heldout  hybrid  hit@1" in res.stdout and "1 question(s) changed" in res.stdout
+    res = run(env, "--compare", str(a), str(tmp_path / "nope.json"))
+    assert res.exit_code == 1 and "nope.json" in res.stderr
+
+
+def test_default_out_and_bad_mode(env: dict[str, str]) -> None:
+    res = run(env, "--modes", "bm25")
+    assert res.exit_code == 1 and "unknown mode 'bm25'" in res.stderr
+    res = run(env, "--split", "dev", "--modes", "sparse", "--no-answers")
+    assert res.exit_code == 0, res.output
+    folder = only_run(Path(env["CAREERBOT_DATA_DIR"]) / "eval-runs")
+    data = json.loads((folder / RESULTS).read_text())
+    assert data["splits"]["dev"]["answers"] is None and data["latency"]["answer"] is None
+    assert (folder / CHART).exists()
+
+
+def test_missing_corpus_is_a_clean_error(env: dict[str, str], tmp_path: Path) -> None:
+    shutil.rmtree(env["CAREERBOT_CORPUS_DIR"])
+    res = run(env, "--no-answers")
+    assert res.exit_code == 1 and "does not exist" in res.stderr and "Traceback" not in res.output
