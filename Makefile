@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run ingest test test-fast lint bench eval eval-gate clean
+.PHONY: install run ingest test test-fast lint bench bot eval eval-gate clean
 
 install: $(STAMP)
 
@@ -35,7 +35,11 @@ lint: install
 
 bench: install
 	$(BIN)/python -m eval.bench
+	$(BIN)/python -m eval.bench_api
 	$(BIN)/python -m eval.bench_scale
+
+bot: install
+	$(BIN)/python -m integrations.discord
 
 eval: install
 	$(BIN)/careerbot eval

@@ -28,14 +28,37 @@ MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = f"request body is larger than {MAX_BODY_BYTES // 1024} KiB; send a shorter query"
 
 
+# The OpenAI-compatible routes answer errors in OpenAI's shape, a superset of ours:
+# {"error": {"code", "message", "type", "param"}}, so OpenAI clients show the message.
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error",
+                 429: "rate_limit_error", 503: "server_error", 500: "server_error"}
+
+
+def is_openai_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS)
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *,
+                 headers: dict[str, str] | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers, self.param = headers, param
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str, *, headers: dict[str, str] | None
+                   = None, openai: bool = False, param: str | None = None) -> JSONResponse:
+    body: dict[str, object] = {"code": code, "message": message}
+    if openai:
+        body |= {"type": _OPENAI_TYPES.get(status, "invalid_request_error"), "param": param}
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _respond(request: Request, status: int, code: str, message: str, *,
+             headers: dict[str, str] | None = None, param: str | None = None) -> JSONResponse:
+    return error_response(status, code, message, headers=headers, param=param,
+                          openai=is_openai_path(request.url.path))
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -43,27 +66,29 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return ".".join(map(str, loc[1:] or loc))
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
+    return _respond(request, exc.status, exc.code, exc.message, headers=exc.headers,
+                    param=exc.param)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     ctype = request.headers.get("content-type", "")
+    openai = is_openai_path(request.url.path)
     if any(e["loc"] == ("body",) for e in errors) and "json" not in ctype:
         # FastAPI parses a body as JSON only when the request says it is JSON.
-        return error_response(
-            415, "unsupported_media_type",
+        return _respond(
+            request, 415, "unsupported_media_type",
             "send the request body as JSON with the header Content-Type: application/json "
             f"(got {ctype or 'no Content-Type'})",
         )
     bad_json = next((e for e in errors if e["type"] == "json_invalid"), None)
     if bad_json is not None:
         why = bad_json.get("ctx", {}).get("error", "JSON decode error")
-        return error_response(
-            400, "invalid_json",
+        return _respond(
+            request, 400, "invalid_json",
             f"request body is not valid JSON ({why} at character {_field(bad_json['loc'])}); "
             'send a JSON object such as {"query": "How do I become an ML engineer?"}',
         )
@@ -72,8 +97,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         + ("unknown field, remove it" if e["type"] == "extra_forbidden" else e["msg"])
         for e in errors
     ]
-    return error_response(
-        422, "invalid_request", "; ".join(parts) + " (the request schema is at /docs)"
+    # OpenAI answers an invalid request with 400, and its clients expect that.
+    return _respond(
+        request, 400 if openai else 422, "invalid_request",
+        "; ".join(parts) + " (the request schema is at /docs)",
+        param=_field(errors[0]["loc"]) if errors else None,
     )
 
 
@@ -87,23 +115,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     }.get(status, str(exc.detail))
     code = "payload_too_large" if status == 413 else HTTPStatus(status).phrase.lower().replace(
         " ", "_")
-    return error_response(status, code, message)
+    return _respond(request, status, code, message, headers=getattr(exc, "headers", None))
 
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("store error on %s %s: %r", request.method, request.url.path, exc)
-    return error_response(
-        503, "store_unavailable",
-        f"the vector store is unavailable ({exc or type(exc).__name__}); check that Qdrant is "
-        "running and reachable, then retry",
-    )
+    return _respond(request, 503, "store_unavailable", store_unavailable_message(exc),
+                    headers={"Retry-After": "5"})
+
+
+def store_unavailable_message(exc: BaseException) -> str:
+    return (f"the vector store is unavailable ({exc or type(exc).__name__}); check that Qdrant "
+            "is running and reachable, then retry")
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(
-        500, "internal", "internal server error (logged on the server); retry, and report it "
-        "if it keeps happening",
+    return _respond(
+        request, 500, "internal", "internal server error (logged on the server); retry, and "
+        "report it if it keeps happening",
     )
 
 
@@ -122,7 +152,9 @@ class BodySizeLimit:
             return await self.app(scope, receive, send)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            return await error_response(413, "payload_too_large", TOO_LARGE)(scope, receive, send)
+            openai = is_openai_path(scope.get("path", ""))
+            response = error_response(413, "payload_too_large", TOO_LARGE, openai=openai)
+            return await response(scope, receive, send)
         seen = 0
 
         async def counting_receive() -> Message:

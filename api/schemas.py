@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from rag.intent import Intent
 from rag.store import Mode
 
 QUERY_MAX_CHARS = 2000
@@ -92,3 +93,246 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+# ---------------------------------------------------------------------------- chat
+
+HISTORY_MAX_TURNS = 20
+TURN_MAX_CHARS = 4000
+SESSION_ID_MAX_CHARS = 128
+
+
+class ChatTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"] = Field(description="Who said it.")
+    content: str = Field(
+        max_length=TURN_MAX_CHARS,
+        description=f"What was said (at most {TURN_MAX_CHARS} characters).",
+    )
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"message": "How long does it take to become an ML engineer?"},
+                {
+                    "message": "And without a degree?",
+                    "history": [
+                        {"role": "user", "content": "How long does it take?"},
+                        {"role": "assistant", "content": "Most guides say 12 to 18 months."},
+                    ],
+                    "stream": True,
+                },
+            ]
+        },
+    )
+
+    message: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUERY_MAX_CHARS)
+    ] = Field(
+        description=f"The question; 1 to {QUERY_MAX_CHARS} characters once trimmed.",
+        examples=["How long does it take to become an ML engineer?"],
+    )
+    history: list[ChatTurn] = Field(
+        default_factory=list, max_length=HISTORY_MAX_TURNS,
+        description=f"Earlier turns, oldest first (at most {HISTORY_MAX_TURNS}); follow-up "
+        "questions such as 'and in Europe?' are resolved against the user turns.",
+    )
+    top_k: int | None = Field(
+        None, ge=1, le=20,
+        description="Passages to retrieve (1-20); the answerer always reads at least its "
+        "own minimum. Default from settings.",
+    )
+    sources: list[str] | None = Field(
+        None, description="Only answer from these documents (doc ids from /v1/sources).",
+        examples=[["001_b99e32355209f981"]],
+    )
+    stream: bool = Field(
+        False,
+        description="Answer as text/event-stream: events meta, delta..., citations, done "
+        "(or error).",
+    )
+    session_id: str | None = Field(
+        None, max_length=SESSION_ID_MAX_CHARS,
+        description="Opaque id echoed back for correlating logs; the server keeps no "
+        "conversation state, so send `history` for follow-ups.",
+    )
+
+
+class Citation(BaseModel):
+    n: int = Field(description="The number the answer text cites as [n].")
+    doc_id: str
+    title: str
+    url: str | None = None
+    section: str = Field(description="Heading path of the quoted section.")
+    quote: str = Field(description="Exactly the document text[start:end].")
+    start: int
+    end: int
+    score: float
+
+
+class Timings(BaseModel):
+    retrieve: float = Field(description="Milliseconds spent retrieving passages.")
+    answer: float = Field(description="Milliseconds spent composing the answer.")
+    total: float
+
+
+class ChatResponse(BaseModel):
+    answer: str = Field(description="The answer; [n] markers refer to `citations`.")
+    citations: list[Citation]
+    intent: Intent = Field(description="What kind of question it was taken for.")
+    abstained: bool = Field(
+        description="True when the guides do not cover the question; the answer then says so."
+    )
+    timings_ms: Timings
+    flags: list[str] = Field(
+        default_factory=list, description="Checks that did not pass but did not block the "
+        "answer (e.g. an LLM sentence without a citation); empty for a clean answer.",
+    )
+    session_id: str | None = Field(None, description="As sent in the request.")
+
+
+# ---------------------------------------------------------------------------- OpenAI
+
+
+class OpenAIContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="Only `text` parts are read; others are ignored.")
+    text: str | None = None
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[OpenAIContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    function_call: dict[str, Any] | None = None
+    refusal: str | None = None
+    audio: dict[str, Any] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text for p in self.content or () if p.type == "text" and p.text)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI Chat Completions request. The usual fields are accepted; sampling and tool
+    fields are ignored (the answers are extractive, or set by the server's LLM settings)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"model": "careerbot", "messages": [
+                    {"role": "user", "content": "Do I need a master's degree?"}]},
+            ]
+        },
+    )
+
+    model: str = Field(description="Must be `careerbot` (see GET /v1/models).")
+    messages: list[OpenAIMessage] = Field(
+        min_length=1,
+        description="The last user message is the question; earlier user and assistant "
+        f"messages are history (the last {HISTORY_MAX_TURNS} are used); system messages are "
+        "ignored.",
+    )
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    n: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
+    # Accepted for compatibility, ignored:
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    user: str | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+
+
+class CompletionMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    refusal: str | None = None
+
+
+class CompletionChoice(BaseModel):
+    index: int = 0
+    message: CompletionMessage
+    finish_reason: Literal["stop"] = "stop"
+    logprobs: None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = Field(description="Approximate (words and punctuation).")
+    completion_tokens: int = Field(description="Approximate (words and punctuation).")
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str = Field(examples=["chatcmpl-4f1c..."])
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str = Field(examples=["careerbot"])
+    choices: list[CompletionChoice]
+    usage: Usage
+    system_fingerprint: str | None = None
+    citations: list[Citation] = Field(
+        description="careerbot extension: the structured citations behind the Sources list."
+    )
+
+
+class ModelCard(BaseModel):
+    id: str = Field(examples=["careerbot"])
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "careerbot"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class OpenAIErrorDetail(ErrorDetail):
+    type: str = Field(examples=["invalid_request_error"])
+    param: str | None = Field(None, description="The request field at fault, if one is.")
+
+
+class OpenAIErrorBody(BaseModel):
+    error: OpenAIErrorDetail

@@ -29,14 +29,19 @@ from tests.conftest import CORPUS, ROOT, FakeEmbedder
 QUESTION = "How long does it take to become an ML engineer?"
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Store]:
-    tmp = tmp_path_factory.mktemp("api")
+def index_corpus(tmp: Path, **settings: Any) -> tuple[Settings, Store]:
+    """Settings and an in-memory store holding the corpus (FakeEmbedder vectors)."""
     corpus = tmp / "corpus"
     shutil.copytree(CORPUS, corpus)
     store = Store(QdrantClient(":memory:"), "test")
     ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
-    return Settings(data_dir=tmp / "data", corpus_dir=corpus, collection="test"), store
+    return Settings(data_dir=tmp / "data", corpus_dir=corpus, collection="test",
+                    **settings), store
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Store]:
+    return index_corpus(tmp_path_factory.mktemp("api"))
 
 
 @pytest.fixture
@@ -241,7 +246,12 @@ def test_internal_error_hides_traceback(indexed: tuple[Settings, Store]) -> None
 
 def test_openapi(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/v1/search", "/v1/sources", "/v1/sources/{doc_id}", "/readyz"} <= set(spec["paths"])
+    assert {"/v1/search", "/v1/sources", "/v1/sources/{doc_id}", "/readyz", "/healthz",
+            "/v1/chat", "/v1/chat/completions", "/v1/models", "/v1/models/{model}"
+            } <= set(spec["paths"])
+    chat = spec["paths"]["/v1/chat"]["post"]["responses"]
+    assert {"application/json", "text/event-stream"} <= set(chat["200"]["content"])
+    assert {"401", "413", "422", "429", "503"} <= set(chat)
     query = spec["components"]["schemas"]["SearchRequest"]["properties"]["query"]
     assert query["description"] and query["examples"]
     assert client.get("/docs").status_code == 200

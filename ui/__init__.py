@@ -1,1 +1,1 @@
-"""The chat UI (Gradio), mounted at / by a later issue."""
+"""The chat UI (Gradio), mounted at "/" of the API app by `ui.app.mount_ui`."""

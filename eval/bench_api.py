@@ -1,0 +1,151 @@
+"""HTTP API latency: a benchmark, not a test (`python -m eval.bench_api`, `make bench`).
+
+Starts `careerbot serve` in a subprocess on a free loopback port (real embedding model,
+embedded Qdrant in a temporary data dir, the corpus ingested first, extractive answers,
+no rate limit), then times POST /v1/search and POST /v1/chat with 1 and with 8
+concurrent clients over a fixed number of requests each, and prints JSON:
+
+    {"startup_s", "search": {"c1": {...}, "c8": {...}}, "chat": {...}}
+
+with p50/p95/mean latency in ms, throughput (requests/s) and the error count per run.
+The server runs in its own process, so the client's work does not share its GIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = (1, 8)
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def questions() -> list[str]:
+    from eval.dataset import load_items
+
+    return [it.question for it in load_items()]
+
+
+def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CAREERBOT_DATA_DIR": str(data_dir),
+           "CAREERBOT_CORPUS_DIR": str(ROOT / "corpus"), "CAREERBOT_QDRANT_URL": "",
+           "CAREERBOT_LLM_BASE_URL": "", "CAREERBOT_API_KEYS": "",
+           "CAREERBOT_RATE_LIMIT_PER_MINUTE": "0", "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(ROOT)}
+    log = log_path.open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path,
+               timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited:\n" + log_path.read_text()[-3000:])
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("server not ready in time:\n" + log_path.read_text()[-3000:])
+        time.sleep(0.5)
+
+
+async def run_load(base: str, path: str, bodies: list[dict[str, Any]], clients: int
+                   ) -> dict[str, Any]:
+    """Send every body once, `clients` at a time; latency of each request."""
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(bodies)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        async def worker() -> None:
+            nonlocal errors
+            for body in queue:  # a shared iterator: each body is taken by one worker
+                t = time.perf_counter()
+                r = await client.post(path, json=body)
+                latencies.append((time.perf_counter() - t) * 1000)
+                errors += r.status_code != 200
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    return {"requests": len(latencies), "errors": errors,
+            "p50_ms": round(pct(latencies, 50), 1), "p95_ms": round(pct(latencies, 95), 1),
+            "mean_ms": round(statistics.fmean(latencies), 1),
+            "rps": round(len(latencies) / wall, 2)}
+
+
+def bench(requests: int) -> dict[str, Any]:
+    qs = questions()
+    out: dict[str, Any] = {"requests_per_run": requests, "concurrency": list(CONCURRENCY)}
+    with tempfile.TemporaryDirectory(prefix="careerbot-bench-api-") as tmp:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        log_path = Path(tmp) / "serve.log"
+        t = time.perf_counter()
+        proc = start_server(Path(tmp) / "data", port, log_path)
+        try:
+            wait_ready(base, proc, log_path)
+            out["startup_s"] = round(time.perf_counter() - t, 1)  # incl. model load, ingest
+            bodies = {
+                "search": [{"query": q} for q in qs],
+                "chat": [{"message": q} for q in qs],
+            }
+            for path, name in (("/v1/search", "search"), ("/v1/chat", "chat")):
+                asyncio.run(run_load(base, path, bodies[name][:8], 4))  # warm-up
+                out[name] = {}
+                for clients in CONCURRENCY:
+                    sample = [b for b, _ in zip(cycle(bodies[name]), range(requests),
+                                                strict=False)]
+                    out[name][f"c{clients}"] = asyncio.run(
+                        run_load(base, path, sample, clients))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=int, default=48,
+                    help="requests per endpoint and concurrency level (default 48)")
+    args = ap.parse_args()
+    print(json.dumps(bench(max(1, args.requests)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""The chat UI without a browser: rendering helpers, the feedback file, the callbacks
+(against an in-memory store holding the real corpus, embedded by FakeEmbedder), the mount."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from qdrant_client import QdrantClient
+
+from api.app import create_app
+from ingest.pipeline import ingest_corpus
+from rag.chat import CareerBot
+from rag.settings import Settings
+from rag.store import Store
+from tests.conftest import CORPUS, FakeEmbedder
+from ui import errors
+from ui.app import EXAMPLES, ChatUI
+from ui.feedback import FILE_NAME, FeedbackLog, read_feedback, vote_name
+from ui.render import (
+    NOT_COVERED,
+    anchor_id,
+    intent_tag,
+    render_answer,
+    render_notice,
+    render_question,
+    render_sources,
+    safe_url,
+)
+
+CITES: list[dict[str, Any]] = [
+    {"n": 1, "doc_id": "d1", "title": "Guide <One>", "url": "https://example.org/a?x=1&y=2",
+     "section": "Pay & perks", "quote": 'Entry-level roles start near "$96,000".',
+     "start": 10, "end": 50, "score": 0.9},
+    {"n": 2, "doc_id": "d2", "title": "Roadmap", "url": None, "section": "",
+     "quote": "Salaries vary.\nA lot.", "start": 0, "end": 21, "score": 0.5},
+]
+ANSWER = "- Guide: Entry-level roles start near $96,000. [1]\n- Roadmap: Salaries vary. [2]"
+
+
+# ------------------------------------------------------------------ rendering
+def test_markers_link_to_their_passage_with_the_quote_on_hover() -> None:
+    html = render_answer(ANSWER, CITES, turn=3, intent="salary")
+    assert f'href="#{anchor_id(3, 1)}"' in html and 'href="#cite-3-2"' in html
+    assert "&quot;$96,000&quot;" in html  # the quote, escaped, in the hover title
+    assert "Guide &lt;One&gt; — Pay &amp; perks" in html
+    assert html.count("<li>") == 2 and "<ul>" in html
+    assert "\n" not in html  # one line: the chat's Markdown must not split the block
+    assert 'class="cb-tag cb-tag-salary"' in html and "2 citations" in html
+
+
+def test_unbacked_markers_are_plain_while_streaming() -> None:
+    html = render_answer("Figures vary. [1]", [], turn=0, intent="salary", streaming=True)
+    assert '<sup class="cb-cite">[1]</sup>' in html and "href" not in html
+    assert "cb-cursor" in html and "cb-streaming" in html and "cb-done" not in html
+
+
+def test_everything_from_users_and_guides_is_escaped() -> None:
+    evil = '<img src=x onerror=alert(1)> <script>alert("x")</script> [1]'
+    cites = [{**CITES[0], "title": "<b>T</b>", "section": "<i>S</i>", "quote": evil,
+              "url": "javascript:alert(1)"}]
+    for html in (render_answer(evil, cites, turn=0, intent="other"),
+                 render_sources([{"question": evil, "done": True, "citations": cites,
+                                  "intent": "<x>"}]),
+                 render_question(evil),
+                 render_notice("<b>", evil)):
+        assert "<script" not in html and "<img" not in html and "<b>T" not in html
+        assert "javascript:" not in html
+        assert "&lt;script&gt;" in html or "&lt;b&gt;" in html
+
+
+def test_safe_url() -> None:
+    assert safe_url("https://blogacademy.tech/en/x/") == "https://blogacademy.tech/en/x/"
+    for bad in (None, "", "javascript:alert(1)", "data:text/html,x", "//evil", "ftp://x/y"):
+        assert safe_url(bad) is None
+
+
+def test_abstention_looks_different_from_an_answer() -> None:
+    no = render_answer("The guides don't cover this.", [], turn=0, intent="other",
+                       abstained=True)
+    yes = render_answer(ANSWER, CITES, turn=0, intent="salary")
+    assert 'class="cb-answer cb-abstain cb-done"' in no and NOT_COVERED in no
+    assert "cb-abstain" not in yes and NOT_COVERED not in yes
+
+
+@pytest.mark.parametrize(("intent", "label"), [
+    ("timeline", "timeline"), ("degree", "degree"), ("salary", "salary"),
+    ("tooling", "tooling"), ("other", "general"), ("nonsense", "general"), (None, "general"),
+])
+def test_intent_tag(intent: str | None, label: str) -> None:
+    assert f">{label}</span>" in intent_tag(intent)
+
+
+def test_sources_panel() -> None:
+    assert "appear here" in render_sources([])
+    turns = [
+        {"question": "What do they earn?", "done": True, "citations": CITES, "intent": "salary"},
+        {"question": "down", "done": True, "error": True, "citations": []},
+        {"question": "And in <NYC>?", "done": True, "citations": CITES[:1], "intent": "salary"},
+    ]
+    html = render_sources(turns)
+    # the latest answer first and open, earlier ones folded; failed turns are left out
+    latest, older = html.split("<details", 1)
+    assert "And in &lt;NYC&gt;?" in latest and 'id="cite-2-1"' in latest
+    assert "What do they earn?" in older and 'id="cite-0-2"' in older
+    assert ">down<" not in html
+    # title linked when there is a URL (escaped), plain otherwise; section; exact quote
+    assert '<a href="https://example.org/a?x=1&amp;y=2" target="_blank"' in html
+    assert "<span>Roadmap</span>" in html
+    assert "§ Pay &amp; perks" in html
+    assert "Entry-level roles start near &quot;$96,000&quot;." in html
+    assert "d1 · characters 10–50" in html
+    assert "\n" not in html
+
+
+def test_sources_panel_for_an_abstention() -> None:
+    html = render_sources([{"question": "pizza?", "done": True, "abstained": True,
+                            "citations": []}])
+    assert "No passage of the guides answers" in html
+    html = render_sources([{"question": "Berlin?", "done": True, "abstained": True,
+                            "citations": CITES[:1]}])
+    assert "closest passages" in html and 'id="cite-0-1"' in html
+
+
+def test_examples_cover_every_kind() -> None:
+    assert {k for k, _ in EXAMPLES} == {"timeline", "degree", "salary", "tooling"}
+
+
+# ------------------------------------------------------------------ feedback
+@pytest.mark.parametrize(("liked", "vote"), [
+    (True, "up"), (False, "down"), ("Like", "up"), ("Dislike", "down"), ("", "none"),
+    ("Wrong citation", "wrong citation"),
+])
+def test_vote_name(liked: Any, vote: str) -> None:
+    assert vote_name(liked) == vote
+
+
+def test_feedback_log_appends_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "data" / FILE_NAME
+    log = FeedbackLog(path)
+    turn = {"question": "Q?", "answer": "A. [1]", "citations": CITES, "intent": "salary",
+            "abstained": False, "sources": ["d1"]}
+    log.record("up", turn, ["earlier?"])
+    threads = [threading.Thread(target=log.record, args=("down", turn)) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = read_feedback(path)
+    assert len(rows) == 21 and len(path.read_text().splitlines()) == 21
+    first = rows[0]
+    assert first["vote"] == "up" and first["question"] == "Q?" and first["answer"] == "A. [1]"
+    assert first["citations"] == CITES and first["history"] == ["earlier?"]
+    assert first["intent"] == "salary" and first["sources"] == ["d1"] and first["ts"]
+    assert {r["vote"] for r in rows[1:]} == {"down"}
+
+
+# ------------------------------------------------------------------ callbacks
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Store]:
+    tmp = tmp_path_factory.mktemp("ui")
+    corpus = tmp / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    store = Store(QdrantClient(":memory:"), "test")
+    ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
+    return corpus, store
+
+
+class SpyBot(CareerBot):
+    def __init__(self, store: Store) -> None:
+        super().__init__(store, FakeEmbedder())
+        self.calls: list[dict[str, Any]] = []
+
+    def stream(self, question: str, history: Sequence[Mapping[str, Any]] = (), *,
+               top_k: int | None = None, sources: Sequence[str] | None = None
+               ) -> Iterator[tuple[str, Any]]:
+        self.calls.append({"question": question, "history": list(history),
+                           "sources": sources})
+        yield from super().stream(question, history, top_k=top_k, sources=sources)
+
+
+def _runtime(store: Store | None, **kw: Any) -> SimpleNamespace:
+    return SimpleNamespace(store=store, embedder=FakeEmbedder(), store_error="down",
+                           model_problem=lambda: None, **kw)
+
+
+def _ui(tmp_path: Path, rt: Any, **settings: Any) -> ChatUI:
+    app = FastAPI()
+    app.state.rt = rt
+    return ChatUI(app, Settings(data_dir=tmp_path / "data", **settings))
+
+
+def _final(ui: ChatUI, question: str, turns: list[dict[str, Any]] | None = None,
+           guides: list[str] | None = None) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    steps = list(ui.ask(question, turns, guides, None))  # type: ignore[arg-type]
+    assert len(steps) >= 2
+    chat, new_turns, _, box = steps[0]
+    assert chat[-1]["role"] == "assistant" and "Searching the guides" in chat[-1]["content"]
+    assert box == ""  # the textbox empties at once
+    chat, new_turns, sources, _ = steps[-1]
+    return chat, new_turns, sources
+
+
+def test_ask_streams_an_answer_with_sources(tmp_path: Path,
+                                            indexed: tuple[Path, Store]) -> None:
+    ui = _ui(tmp_path, _runtime(indexed[1]))
+    chat, turns, sources = _final(ui, "What does an ML engineer earn?")
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    turn = turns[0]
+    assert turn["done"] and turn["intent"] == "salary" and turn["citations"]
+    assert turn["answer"] and "[1]" in turn["answer"]
+    assert 'href="#cite-0-1"' in chat[1]["content"]
+    first = turn["citations"][0]
+    assert 'id="cite-0-1"' in sources and first["quote"][:40].replace("'", "&#x27;") in sources
+
+
+def test_followup_sends_earlier_questions_and_clear_resets(
+        tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    bot = SpyBot(indexed[1])
+    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
+    _, turns, _ = _final(ui, "What does an ML engineer earn?")
+    chat, turns, sources = _final(ui, "And in New York?", turns)
+    assert len(chat) == 4 and len(turns) == 2
+    assert bot.calls[1]["history"] == [{"role": "user",
+                                        "content": "What does an ML engineer earn?"}]
+    assert turns[1]["intent"] == "salary"  # the kind carries over to the follow-up
+    assert 'href="#cite-1-1"' in chat[3]["content"] and "<details" in sources
+    chat, turns, sources, box = ui.clear()
+    assert chat == [] and turns == [] and "appear here" in sources and box == ""
+    _final(ui, "How long does it take?", turns)
+    assert bot.calls[-1]["history"] == []
+
+
+def test_guide_filter(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    bot = SpyBot(indexed[1])
+    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
+    ids = [doc_id for _, doc_id in ui.guide_choices(ui.runtime())]
+    assert len(ids) == 4
+    _, turns, _ = _final(ui, "Which tools should I learn?", guides=ids[2:3])
+    assert bot.calls[-1]["sources"] == ids[2:3]
+    assert {c["doc_id"] for c in turns[0]["citations"]} <= set(ids[2:3])
+    for everything in ([], None, ids, ["gone"]):
+        _final(ui, "Which tools should I learn?", guides=everything)
+        assert bot.calls[-1]["sources"] is None
+
+
+def test_bot_is_built_once_and_cached_on_the_runtime(
+        tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    rt = _runtime(indexed[1])
+    ui = _ui(tmp_path, rt)
+    _final(ui, "Do I need a degree?")
+    assert isinstance(rt.bot, CareerBot) and ui.bot(rt) is rt.bot
+
+
+def test_abstention_in_the_chat(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    class Abstaining(CareerBot):
+        def stream(self, question: str, history: Sequence[Mapping[str, Any]] = (), *,
+                   top_k: int | None = None, sources: Sequence[str] | None = None
+                   ) -> Iterator[tuple[str, Any]]:
+            text = "The guides don't cover this."
+            yield "meta", {"intent": "other"}
+            yield "delta", text
+            yield "citations", []
+            yield "done", {"answer": text, "citations": [], "intent": "other",
+                           "abstained": True, "timings_ms": {"total": 3.0}, "flags": []}
+
+    ui = _ui(tmp_path, _runtime(indexed[1], bot=Abstaining(indexed[1], FakeEmbedder())))
+    chat, turns, sources = _final(ui, "Best pizza in Naples?")
+    assert "cb-abstain" in chat[1]["content"] and NOT_COVERED in chat[1]["content"]
+    assert turns[0]["abstained"] and "No passage" in sources
+
+
+@pytest.mark.parametrize(("make_rt", "title"), [
+    (lambda store: None, errors.STARTING.title),
+    (lambda store: _runtime(None), errors.STORE_DOWN.title),
+    (lambda store: _runtime(store, current_store=lambda: None), errors.STORE_DOWN.title),
+    (lambda store: SimpleNamespace(store=store, embedder=FakeEmbedder(),
+                                   model_problem=lambda: "model loading"),
+     errors.STARTING.title),
+    (lambda store: _runtime(Store(QdrantClient(":memory:"), "empty")),
+     errors.EMPTY_INDEX.title),
+])
+def test_not_ready_is_a_friendly_note(tmp_path: Path, indexed: tuple[Path, Store],
+                                      make_rt: Any, title: str) -> None:
+    ui = _ui(tmp_path, make_rt(indexed[1]))
+    chat, turns, _ = _final(ui, "How long does it take?")
+    assert title in chat[1]["content"] and 'role="alert"' in chat[1]["content"]
+    assert turns[0]["error"]
+
+
+@pytest.mark.parametrize(("exc", "title"), [
+    (ConnectionRefusedError("connection refused"), errors.STORE_DOWN.title),
+    (type("RateLimitError", (Exception,), {})("slow down"), "Too many questions"),
+    (ZeroDivisionError("secret detail"), errors.INTERNAL.title),
+])
+def test_errors_while_answering_are_friendly(
+        tmp_path: Path, indexed: tuple[Path, Store], monkeypatch: pytest.MonkeyPatch,
+        exc: Exception, title: str) -> None:
+    bot = CareerBot(indexed[1], FakeEmbedder())
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise exc
+
+    monkeypatch.setattr(bot.retriever, "search_prepared", broken)
+    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
+    chat, turns, _ = _final(ui, "How long does it take?")
+    html = chat[1]["content"]
+    assert title in html
+    assert "Traceback" not in html and "secret" not in html and "refused" not in html
+    # the failed turn is not sent as context with the next question, nor rated
+    assert turns[0]["error"]
+    ui.on_like(turns, gr.LikeData(None, {"index": 1, "value": "x", "liked": False}))
+    assert not (tmp_path / "data" / FILE_NAME).exists()
+
+
+def test_rate_limit(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    ui = _ui(tmp_path, _runtime(indexed[1]), rate_limit_per_minute=2)
+    turns: list[dict[str, Any]] = []
+    for _ in range(2):
+        _, turns, _ = _final(ui, "How long does it take?", turns)
+        assert not turns[-1]["error"]
+    chat, turns, _ = _final(ui, "How long does it take?", turns)
+    assert "Too many questions" in chat[-1]["content"] and "seconds" in chat[-1]["content"]
+
+
+def test_rate_limiter_window() -> None:
+    lim = errors.RateLimiter(2, window=60)
+    assert lim.check("a", now=0) is None and lim.check("a", now=1) is None
+    assert lim.check("a", now=2) == pytest.approx(58)
+    assert lim.check("b", now=2) is None  # per client
+    assert lim.check("a", now=60.5) is None
+    assert errors.RateLimiter(0).check("a") is None  # 0: off
+
+
+def test_empty_question_changes_nothing(tmp_path: Path) -> None:
+    ui = _ui(tmp_path, None)
+    steps = list(ui.ask("   ", [], None, None))  # type: ignore[arg-type]
+    assert len(steps) == 1 and all(isinstance(v, type(gr.skip())) for v in steps[0])
+
+
+def test_like_writes_question_answer_and_citations(
+        tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    ui = _ui(tmp_path, _runtime(indexed[1]))
+    _, turns, _ = _final(ui, "What does an ML engineer earn?")
+    _, turns, _ = _final(ui, "And in New York?", turns)
+    ui.on_like(turns, gr.LikeData(None, {"index": 3, "value": "x", "liked": True}))
+    ui.on_like(turns, gr.LikeData(None, {"index": 1, "value": "x", "liked": False}))
+    ui.on_like(turns, gr.LikeData(None, {"index": 99, "value": "x", "liked": True}))
+    rows = [json.loads(line) for line in
+            (tmp_path / "data" / FILE_NAME).read_text().splitlines()]
+    assert [(r["vote"], r["question"]) for r in rows] == [
+        ("up", "And in New York?"), ("down", "What does an ML engineer earn?")]
+    assert rows[0]["answer"] == turns[1]["answer"] and rows[0]["citations"] == turns[1][
+        "citations"]
+    assert rows[0]["history"] == ["What does an ML engineer earn?"]
+
+
+def test_example_click_asks_it(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    bot = SpyBot(indexed[1])
+    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
+    evt = gr.SelectData(None, {"index": 4, "value": {"text": EXAMPLES[4][1]}})
+    steps = list(ui.ask_example([], None, evt, None))  # type: ignore[arg-type]
+    assert bot.calls[0]["question"] == EXAMPLES[4][1] and steps[-1][1][0]["done"]
+
+
+# ------------------------------------------------------------------ mount
+def test_mounted_at_root_after_the_api(indexed: tuple[Path, Store], tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=indexed[0], collection="test")
+    app = create_app(settings, store=indexed[1], embedder=FakeEmbedder())
+    with TestClient(app) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and '"title":"careerbot"' in page.text
+        config = c.get("/config").json()
+        assert config["analytics_enabled"] is False
+        assert config.get("share_url") in (None, "")
+        # API routes still win, and API misses keep the API's error body
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/readyz").status_code == 200
+        assert set(c.get("/nope").json()) == {"error"}
+        r = c.get("/v1/search")
+        assert r.status_code == 405 and set(r.json()) == {"error"}
+        # the UI finds the runtime the lifespan built, on app.state or on the request
+        ui = app.state.careerbot_ui
+        rt = ui.runtime(_lifespan_request(c))
+        assert len(ui.guide_choices(rt)) == 4
+        assert rt.bot is None or ui.bot(rt) is rt.bot  # the app's one bot, not a second
+
+
+def _lifespan_request(c: TestClient) -> Any:
+    """A stand-in gr.Request carrying the lifespan state, as Gradio's requests do."""
+    state = SimpleNamespace(**dict(c.app_state))  # type: ignore[attr-defined]
+    return SimpleNamespace(request=SimpleNamespace(state=state))

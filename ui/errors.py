@@ -1,0 +1,107 @@
+"""What the chat shows when it cannot answer: friendly words, never a stack trace."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import httpx
+from qdrant_client.http.exceptions import ApiException
+
+from rag.store import StoreError
+
+# What an unreachable or broken store raises mid-question (local and server mode).
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    StoreError, ApiException, httpx.TransportError, ConnectionError, TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    title: str
+    message: str
+    kind: str = "error"  # css modifier: error | busy | info
+
+
+STORE_DOWN = Problem(
+    "The guides are unreachable right now",
+    "careerbot could not reach its index of guides. Please try again in a minute; if it "
+    "keeps happening, the server log says why.",
+)
+STARTING = Problem(
+    "careerbot is still starting",
+    "The language model or the index is still loading. Please ask again in a few seconds.",
+    "busy",
+)
+EMPTY_INDEX = Problem(
+    "No guides are indexed yet",
+    "The index is empty. Run `careerbot ingest` (or restart with `make run`) and ask again.",
+)
+NO_GUIDES = Problem(
+    "No guide selected",
+    "Tick at least one guide under “Guides to search” so there is something to answer from.",
+    "info",
+)
+INTERNAL = Problem(
+    "Something went wrong",
+    "careerbot could not answer this question. Please try again; if it keeps happening, "
+    "the server log has the details.",
+)
+
+
+def rate_limited(retry_after: float | None = None) -> Problem:
+    wait = (f"about {max(1, math.ceil(retry_after))} seconds" if retry_after
+            else "a moment")
+    return Problem(
+        "Too many questions at once",
+        f"You are asking faster than careerbot can keep up with. Please wait {wait} and "
+        "ask again.",
+        "busy",
+    )
+
+
+def _status(exc: BaseException) -> int | None:
+    for obj in (exc, getattr(exc, "response", None)):
+        code = getattr(obj, "status_code", None)
+        if isinstance(code, int):
+            return code
+    return None
+
+
+def classify(exc: BaseException) -> Problem:
+    """The note for an exception raised while answering."""
+    if _status(exc) == 429 or "ratelimit" in type(exc).__name__.lower():
+        return rate_limited()
+    if isinstance(exc, STORE_ERRORS):
+        return STORE_DOWN
+    return INTERNAL
+
+
+class RateLimiter:
+    """At most `per_minute` questions per key (client address) in any 60 s; 0: no limit."""
+
+    def __init__(self, per_minute: int, window: float = 60.0) -> None:
+        self.per_minute = per_minute
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str, now: float | None = None) -> float | None:
+        """None when allowed (and counted), else the seconds until the next is allowed."""
+        if self.per_minute <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] >= self.window:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return self.window - (now - hits[0])
+            hits.append(now)
+            if len(self._hits) > 10_000:  # forget idle clients
+                for k in [k for k, v in self._hits.items() if not v or now - v[-1] > self.window]:
+                    del self._hits[k]
+            return None
