@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from api.app import EMPTY_INDEX, create_app, unknown_sources
 from api.errors import STORE_ERRORS
 from eval.cli import run_eval
-from ingest.pipeline import IngestError, IngestReport, is_stale, run_ingest
+from ingest.pipeline import IngestError, IngestReport, is_stale, rebuild, run_ingest
 from rag.chat import build_bot
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.retrieve import QdrantRetriever
@@ -85,6 +85,22 @@ def ingest(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     settings: Settings = ctx.obj
     with opened_store(settings) as store:
         report = run_ingest(settings, store, build_embedder(settings))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report)
+
+
+@app.command()
+def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Rebuild the whole index into a new generation and switch to it when complete.
+
+    Queries keep being served from the old index during the rebuild; if it fails, the old
+    index stays live. Use it after changing the model or to compact a long-lived index.
+    """
+    settings: Settings = ctx.obj
+    with opened_store(settings) as store:
+        report = rebuild(settings, store, build_embedder(settings))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

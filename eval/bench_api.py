@@ -5,7 +5,9 @@ embedded Qdrant in a temporary data dir, the corpus ingested first, extractive a
 no rate limit), then times POST /v1/search and POST /v1/chat with 1 and with 8
 concurrent clients over a fixed number of requests each, and prints JSON:
 
-    {"startup_s", "search": {"c1": {...}, "c8": {...}}, "chat": {...}}
+    {"startup_s", "search": {"c1": {...}, "c8": {...}}, "chat": {...}, "mixed": {...}}
+
+"mixed" is the load test: 16 clients sending 320 requests that alternate search and chat.
 
 with p50/p95/mean latency in ms, throughput (requests/s) and the error count per run.
 The server runs in its own process, so the client's work does not share its GIL.
@@ -31,6 +33,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 8)
+MIXED_CLIENTS, MIXED_REQUESTS = 16, 320
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -79,9 +82,10 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path,
         time.sleep(0.5)
 
 
-async def run_load(base: str, path: str, bodies: list[dict[str, Any]], clients: int
+async def run_load(base: str, path: str | None, bodies: list[Any], clients: int
                    ) -> dict[str, Any]:
-    """Send every body once, `clients` at a time; latency of each request."""
+    """Send every body once, `clients` at a time; latency of each request. With `path`
+    None, each body is a (path, body) pair (a mixed load)."""
     latencies: list[float] = []
     errors = 0
     queue = iter(bodies)
@@ -90,16 +94,22 @@ async def run_load(base: str, path: str, bodies: list[dict[str, Any]], clients: 
         async def worker() -> None:
             nonlocal errors
             for body in queue:  # a shared iterator: each body is taken by one worker
+                url, payload = (path, body) if path else body
                 t = time.perf_counter()
-                r = await client.post(path, json=body)
+                try:
+                    r = await client.post(url, json=payload)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
                 latencies.append((time.perf_counter() - t) * 1000)
-                errors += r.status_code != 200
+                errors += not ok
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall = time.perf_counter() - t0
     return {"requests": len(latencies), "errors": errors,
             "p50_ms": round(pct(latencies, 50), 1), "p95_ms": round(pct(latencies, 95), 1),
+            "p99_ms": round(pct(latencies, 99), 1),
             "mean_ms": round(statistics.fmean(latencies), 1),
             "rps": round(len(latencies) / wall, 2)}
 
@@ -128,6 +138,11 @@ def bench(requests: int) -> dict[str, Any]:
                                                 strict=False)]
                     out[name][f"c{clients}"] = asyncio.run(
                         run_load(base, path, sample, clients))
+            # The load test: many clients mixing search and chat, bounded in count.
+            mixed = [(("/v1/search", {"query": q}) if i % 2 else ("/v1/chat", {"message": q}))
+                     for i, q in zip(range(MIXED_REQUESTS), cycle(qs), strict=False)]
+            out["mixed"] = asyncio.run(run_load(base, None, mixed, MIXED_CLIENTS))
+            out["ready_after_load"] = httpx.get(f"{base}/readyz", timeout=10).status_code
         finally:
             proc.terminate()
             try:

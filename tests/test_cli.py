@@ -130,3 +130,11 @@ def test_missing_corpus_is_a_clean_error(env: dict[str, str], tmp_path: Path) ->
 
 def test_invalid_setting_is_a_clean_error(env: dict[str, str]) -> None:
     assert_clean_failure(run({**env, "CAREERBOT_TOP_K": "0"}, "ingest"), "top_k")
+
+
+def test_reindex_keeps_the_index_answering(env: dict[str, str]) -> None:
+    run(env, "ingest")
+    before = run_json(env, "search", QUESTION)["results"]
+    report = run_json(env, "reindex")
+    assert report["documents"]["added"] == 4 and report["embedded"] > 0
+    assert run_json(env, "search", QUESTION)["results"] == before
