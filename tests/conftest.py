@@ -6,7 +6,8 @@ import hashlib
 import math
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,54 @@ def corpus_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, corpus_copy: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", corpus_dir=corpus_copy, collection="test")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(data_dir: Path, corpus_dir: Path = CORPUS, timeout: float = 180,
+                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`careerbot serve` in a subprocess (real model, embedded store), yielding its base
+    URL once /readyz answers 200; stopped with SIGINT like a user's Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "CAREERBOT_DATA_DIR": str(data_dir),
+           "CAREERBOT_CORPUS_DIR": str(corpus_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.parent / f"serve-{port}.log"
+    with log_path.open("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.5)
+            yield base
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +19,7 @@ from api.app import create_app
 from ingest.pipeline import ingest_corpus
 from rag.settings import Settings
 from rag.store import Store
-from tests.conftest import CORPUS, ROOT, FakeEmbedder
+from tests.conftest import CORPUS, FakeEmbedder, running_server
 
 QUESTION = "How long does it take to become an ML engineer?"
 
@@ -257,32 +252,9 @@ def test_openapi(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.integration
 def test_serve_end_to_end(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "CAREERBOT_DATA_DIR": str(tmp_path / "data"),
-           "CAREERBOT_CORPUS_DIR": str(CORPUS), "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, Path(log.name).read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, Path(log.name).read_text()
-            time.sleep(0.5)
+    with running_server(tmp_path / "data") as base:
         r = httpx.post(f"{base}/v1/search", json={"query": QUESTION}, timeout=30)
         assert r.status_code == 200, r.text
         results = r.json()["results"]
@@ -290,11 +262,3 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
         for hit in results:
             text = httpx.get(f"{base}/v1/sources/{hit['doc_id']}", timeout=10).json()["text"]
             assert hit["text"] == text[hit["start"]:hit["end"]]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

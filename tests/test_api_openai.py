@@ -22,8 +22,8 @@ from api.openai_compat import sources_text
 from api.runtime import Runtime
 from rag.settings import Settings
 from rag.store import Store
-from tests.conftest import FakeEmbedder
-from tests.test_api import QUESTION, _free_port, index_corpus
+from tests.conftest import FakeEmbedder, free_port
+from tests.test_api import QUESTION, index_corpus
 
 FOLLOW_UP = "and if I study part-time?"
 
@@ -31,7 +31,7 @@ FOLLOW_UP = "and if I study part-time?"
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """`app` on a free loopback port, for the duration of the block."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)

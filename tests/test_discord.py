@@ -39,8 +39,8 @@ from integrations.discord.formatting import (
 from integrations.discord.handler import USAGE, answer_question
 from rag.settings import Settings
 from rag.store import Store
-from tests.conftest import FakeEmbedder
-from tests.test_api import QUESTION, _free_port, index_corpus
+from tests.conftest import FakeEmbedder, free_port
+from tests.test_api import QUESTION, index_corpus
 
 BOT_ID = 99
 CITATIONS = [
@@ -210,7 +210,7 @@ async def test_client_error_messages(indexed: tuple[Settings, Store],
     async with api_client(settings, memory_store) as api:  # nothing indexed
         with pytest.raises(CareerbotError, match="not ready: index is empty"):
             await api.chat(QUESTION)
-    unreachable = CareerbotClient(f"http://127.0.0.1:{_free_port()}", timeout=5)
+    unreachable = CareerbotClient(f"http://127.0.0.1:{free_port()}", timeout=5)
     with pytest.raises(CareerbotError, match="unreachable"):
         await unreachable.chat(QUESTION)
     await unreachable.aclose()

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, ROOT, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -78,41 +77,13 @@ def test_killed_ingest_keeps_the_old_index_and_the_next_run_repairs(tmp_path: Pa
     assert third["embedded"] == 0 and third["documents"]["unchanged"] == 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api", "serve", "--port", str(port)],
-        env=_env(tmp / "data", CORPUS), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (tmp / "serve.log").read_text()
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("server did not become ready: " + (tmp / "serve.log").read_text())
-    yield base, tmp
-    proc.terminate()
-    proc.wait(timeout=30)
+    with running_server(tmp / "data", extra_env={"CAREERBOT_RATE_LIMIT_PER_MINUTE": "0"}) as base:
+        yield base, tmp
     # A restart keeps the index: serving again finds nothing to ingest.
-    out = subprocess.run([sys.executable, "-m", "api", "ingest", "--json"],
-                         env=_env(tmp / "data", CORPUS), cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = _cli(_env(tmp / "data", CORPUS), "ingest", "--json")
     assert json.loads(out.stdout)["embedded"] == 0
 
 

@@ -9,20 +9,14 @@ refreshes docs/screenshot.png for the README.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import ROOT, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,43 +30,12 @@ SCREENSHOT = ROOT / "docs" / "screenshot.png"
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The app as `make run` serves it: ingest on start, API + UI on one port."""
     data = tmp_path / "data"
-    port = _free_port()
-    env = {**os.environ, "CAREERBOT_DATA_DIR": str(data), "CAREERBOT_CORPUS_DIR": str(CORPUS),
-           "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, Path(log.name).read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, Path(log.name).read_text()
-            time.sleep(0.5)
+    with running_server(data) as base:
         yield base, data
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_chat_in_the_browser(server: tuple[str, Path], tmp_path: Path) -> None:
