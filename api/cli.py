@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -82,13 +82,7 @@ def _print_report(report: IngestReport) -> None:
 @app.command()
 def ingest(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Index the corpus folder; only new or changed guides are embedded."""
-    settings: Settings = ctx.obj
-    with opened_store(settings) as store:
-        report = run_ingest(settings, store, build_embedder(settings))
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        _print_report(report)
+    _index(ctx.obj, run_ingest, as_json)
 
 
 @app.command()
@@ -98,9 +92,13 @@ def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     Queries keep being served from the old index during the rebuild; if it fails, the old
     index stays live. Use it after changing the model or to compact a long-lived index.
     """
-    settings: Settings = ctx.obj
+    _index(ctx.obj, rebuild, as_json)
+
+
+def _index(settings: Settings, how: Callable[[Settings, Store, Embedder], IngestReport],
+           as_json: bool) -> None:
     with opened_store(settings) as store:
-        report = rebuild(settings, store, build_embedder(settings))
+        report = how(settings, store, build_embedder(settings))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -19,7 +19,7 @@ from rag.intent import classify
 from rag.query import clean_query
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
-from rag.store import Store
+from rag.store import Hit, Store
 
 _FOLLOWUP_START = re.compile(
     r"^\s*(and|but|so|also|then|or|what\s+about|how\s+about|what\s+if|and\s+if|same|ok(ay)?"
@@ -131,10 +131,7 @@ class CareerBot:
         answerer with its own `stream` (an LLM) sends its tokens as they come.
         """
         t0 = time.perf_counter()
-        q = self.prepare(question, history)
-        hits, qvec = self.retriever.search_prepared(
-            q.search_text, top_k=max(top_k or self.top_k, self.answer_k), sources=sources
-        )
+        q, hits, qvec = self._retrieve(question, history, top_k, sources)
         t1 = time.perf_counter()
         yield "meta", {"intent": q.intent}
         streamer = getattr(self.answerer, "stream", None)
@@ -151,12 +148,7 @@ class CareerBot:
             lines = answer.answer.split("\n")
             for i, line in enumerate(lines):
                 yield "delta", line + ("\n" if i < len(lines) - 1 else "")
-        t2 = time.perf_counter()
-        answer.timings_ms = {
-            "retrieve": round((t1 - t0) * 1000, 2),
-            "answer": round((t2 - t1) * 1000, 2),
-            "total": round((t2 - t0) * 1000, 2),
-        }
+        _timed(answer, t0, t1)
         yield "citations", [asdict(c) for c in answer.citations]
         yield "done", answer.to_dict()
 
@@ -169,19 +161,30 @@ class CareerBot:
         sources: Sequence[str] | None = None,
     ) -> Answer:
         t0 = time.perf_counter()
+        q, hits, qvec = self._retrieve(question, history, top_k, sources)
+        t1 = time.perf_counter()
+        return _timed(self.answerer.answer(q, hits, qvec), t0, t1)
+
+    def _retrieve(
+        self, question: str, history: Sequence[Mapping[str, Any]], top_k: int | None,
+        sources: Sequence[str] | None,
+    ) -> tuple[Question, list[Hit], list[float] | None]:
         q = self.prepare(question, history)
         hits, qvec = self.retriever.search_prepared(
             q.search_text, top_k=max(top_k or self.top_k, self.answer_k), sources=sources
         )
-        t1 = time.perf_counter()
-        answer = self.answerer.answer(q, hits, qvec)
-        t2 = time.perf_counter()
-        answer.timings_ms = {
-            "retrieve": round((t1 - t0) * 1000, 2),
-            "answer": round((t2 - t1) * 1000, 2),
-            "total": round((t2 - t0) * 1000, 2),
-        }
-        return answer
+        return q, hits, qvec
+
+
+def _timed(answer: Answer, t0: float, t1: float) -> Answer:
+    """Stamp the stage timings (retrieval from t0 to t1, answering from t1 to now)."""
+    t2 = time.perf_counter()
+    answer.timings_ms = {
+        "retrieve": round((t1 - t0) * 1000, 2),
+        "answer": round((t2 - t1) * 1000, 2),
+        "total": round((t2 - t0) * 1000, 2),
+    }
+    return answer
 
 
 def build_bot(settings: Settings, store: Store, embedder: Embedder) -> CareerBot:
