@@ -6,28 +6,18 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from api import cli
 from eval.dataset import DEFAULT_SET
 from eval.report import CHART, REPORT, RESULTS
-from rag.settings import Settings
-from tests.conftest import FakeEmbedder
+from tests.test_cli import env as cli_env
+from tests.test_cli import fake_model as autouse_fake_model
 from tests.test_eval import BEIR_TINY
 
-
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    def build(settings: Settings) -> FakeEmbedder:
-        return FakeEmbedder()
-
-    monkeypatch.setattr(cli, "build_embedder", build)
-
-
-@pytest.fixture
-def env(tmp_path: Path, corpus_copy: Path) -> dict[str, str]:
-    return {"CAREERBOT_DATA_DIR": str(tmp_path / "data"), "CAREERBOT_CORPUS_DIR": str(corpus_copy)}
+# The CLI is driven with the fake model (see tests/test_cli.py).
+fake_model = autouse_fake_model
+env = cli_env
 
 
 def run(env: dict[str, str], *args: str) -> Result:
