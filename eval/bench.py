@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from eval.stats import pct, summary
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))]
-
-
-def summary(xs: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(pct(xs, 50), 2), "p95_ms": round(pct(xs, 95), 2),
-            "mean_ms": round(statistics.fmean(xs), 2)}
 
 
 def main() -> int:

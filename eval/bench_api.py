@@ -31,14 +31,11 @@ from typing import Any
 
 import httpx
 
+from eval.stats import pct
+
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 8)
 MIXED_CLIENTS, MIXED_REQUESTS = 16, 320
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))]
 
 
 def free_port() -> int:

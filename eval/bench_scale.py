@@ -13,12 +13,13 @@ import json
 import os
 import random
 import resource
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from eval.stats import summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -74,11 +75,6 @@ class TimedEmbedder:
             self.texts += len(texts)
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))], 2)
-
-
 def query_latency(store: Any, emb: Any, queries: list[str], rounds: int = 3) -> dict[str, float]:
     from rag.retrieve import QdrantRetriever
 
@@ -90,7 +86,7 @@ def query_latency(store: Any, emb: Any, queries: list[str], rounds: int = 3) -> 
             t = time.perf_counter()
             r.search(q, top_k=5)
             xs.append((time.perf_counter() - t) * 1000)
-    return {"p50_ms": pct(xs, 50), "p95_ms": pct(xs, 95), "mean_ms": round(statistics.fmean(xs), 2)}
+    return summary(xs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ The result is one JSON-ready dict (see `eval.report` for the files written from 
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from eval.answers import score_answers
 from eval.beir import BeirSet, doc_ranking, write_corpus
 from eval.dataset import DEFAULT_SET, Item, load_items, validate
 from eval.retrieval import qrels_for, score_run, search_text
+from eval.stats import summary
 from ingest.pipeline import (
     IngestError,
     IngestReport,
@@ -60,16 +60,8 @@ class EvalError(RuntimeError):
 # ---------------------------------------------------------------- helpers
 
 
-def pct(xs: Sequence[float], p: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))]
-
-
 def latency(xs: Sequence[float]) -> dict[str, float] | None:
-    if not xs:
-        return None
-    return {"n": len(xs), "p50_ms": round(pct(xs, 50), 2), "p95_ms": round(pct(xs, 95), 2),
-            "mean_ms": round(statistics.fmean(xs), 2)}
+    return {"n": len(xs), **summary(xs)} if xs else None
 
 
 def first_relevant(ranked: Sequence[str], relevant: set[str]) -> int | None:

@@ -104,15 +104,16 @@ class CareerBot:
         return self._resolve(question, context, context_intent)
 
     def _resolve(self, question: str, context: str, context_intent: str) -> Question:
-        text = self.retriever.prepare(question)
+        cleaned = clean_query(question)
+        text = self.retriever.prepare(cleaned)
         intent = classify(text)
         search_text = text
-        if context and is_followup(clean_query(question)):
+        if context and is_followup(cleaned):
             search_text = f"{context} {text}"
             if intent == "other":
                 intent = context_intent  # type: ignore[assignment]
         # Specifics also as typed: "in seatle" must not turn into "in settle" and pass.
-        both = specific_terms(text) + specific_terms(clean_query(question))
+        both = specific_terms(text) + specific_terms(cleaned)
         specifics = tuple({t.lower(): t for t in reversed(both)}.values())[::-1]
         return Question(text, search_text, intent, specifics)
 
