@@ -181,7 +181,11 @@ class Timings(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    answer: str = Field(description="The answer; [n] markers refer to `citations`.")
+    answer: str = Field(description="The answer; [n] markers refer to `citations`. Its first "
+                        "line is `direct`.")
+    direct: str = Field("", description="The first line of `answer` alone: the direct answer "
+                        "(a verdict, a figure, the items of a list), with its [n] markers; for "
+                        "clients that show one line.")
     citations: list[Citation]
     intent: Intent = Field(description="What kind of question it was taken for.")
     abstained: bool = Field(

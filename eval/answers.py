@@ -1,30 +1,20 @@
-"""Answer metrics: fact recall, citation exactness, cited sentences, abstention."""
+"""Answer metrics: fact recall, direct answers, citation exactness, cited sentences,
+abstention, length."""
 
 from __future__ import annotations
 
 import re
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from eval.dataset import Item
 from rag.answer import Answer
+from rag.text import fact_found
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
-
-
-def normalise(text: str) -> str:
-    """Lower-case, dashes unified, money and thousands separators dropped: $122,000 = 122000."""
-    t = text.lower().replace("–", "-").replace("—", "-").replace("‑", "-")
-    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
-    t = t.replace("$", "").replace("~", "").replace("’", "'")
-    t = re.sub(r"\s*-\s*", "-", t)
-    return re.sub(r"\s+", " ", t).strip()
-
-
-def fact_found(fact: str, answer: str) -> bool:
-    return normalise(fact) in normalise(answer)
 
 
 def answer_sentences(answer: str) -> list[str]:
@@ -68,8 +58,12 @@ def score_answers(
     for it in items:
         a = answers[it.id]
         sentences = answer_sentences(a.answer) if not a.abstained else []
+        first = a.answer.split("\n", 1)[0]
         per[it.id] = {
             "kind": it.kind,
+            "shape": it.shape or "unlabelled",
+            "direct": any(fact_found(f, first) for f in it.lead_facts),
+            "words": len(_MARKER.sub("", a.answer).split()),
             "answerable": it.answerable,
             "abstained": a.abstained,
             "intent": a.intent,
@@ -93,8 +87,12 @@ def score_answers(
         def ratio(n: float, d: float) -> float | None:
             return round(n / d, 4) if d else None
 
+        answered = [r for r in with_facts if not r["abstained"]]
         return {
             "questions": len(rows),
+            "direct_answer": ratio(sum(r["direct"] for r in answered), len(with_facts)),
+            "words_median": statistics.median([r["words"] for r in answered])
+            if answered else None,
             "fact_recall": ratio(sum(not r["facts_missing"] and not r["abstained"]
                                      for r in with_facts), len(with_facts)),
             "fact_recall_any": ratio(sum(bool(r["facts_found"]) and not r["abstained"]
@@ -109,10 +107,13 @@ def score_answers(
         }
 
     by_kind: dict[str, list[str]] = defaultdict(list)
+    by_shape: dict[str, list[str]] = defaultdict(list)
     for it in items:
         by_kind[it.kind].append(it.id)
+        by_shape[it.shape or "unlabelled"].append(it.id)
     return {
         "overall": summarise([it.id for it in items]),
         "by_kind": {k: summarise(v) for k, v in sorted(by_kind.items())},
+        "by_shape": {k: summarise(v) for k, v in sorted(by_shape.items())},
         "per_question": per,
     }

@@ -15,7 +15,7 @@ from ingest.parse import ParseError, parse_bytes
 from ingest.pipeline import IngestError, corpus_files, doc_id_for
 from rag.settings import Settings
 
-Split = Literal["dev", "heldout", "all"]
+Split = Literal["train", "dev", "test", "all"]
 
 
 def _fail(message: str) -> NoReturn:
@@ -59,9 +59,9 @@ def _validate(settings: Settings, dataset: Path, beir: Path | None) -> None:
         for p in problems:
             typer.echo(p, err=True)
         _fail(f"{dataset}: {len(problems)} problem(s) against {settings.corpus_dir}")
-    splits = {s: sum(it.split == s for it in items) for s in ("dev", "heldout")}
-    typer.echo(f"{dataset}: {len(items)} items valid against {settings.corpus_dir} "
-               f"(dev {splits['dev']}, heldout {splits['heldout']})")
+    splits = {s: sum(it.split == s for it in items) for s in ("train", "dev", "test")}
+    typer.echo(f"{dataset}: {len(items)} items valid against {settings.corpus_dir} ("
+               + ", ".join(f"{k} {v}" for k, v in splits.items()) + ")")
 
 
 def run_eval(
@@ -79,7 +79,8 @@ def run_eval(
         "--modes", help="Retrieval modes, comma-separated or repeated "
         "(default: dense,sparse,hybrid).")] = None,
     split: Annotated[Split | None, typer.Option(
-        help="Our set's split; all (the default) reports dev, heldout and both.")] = None,
+        help="Our set's split: train, dev, test, or all (the default: train, dev and both). "
+        "The test split is for the final report: run it once, at the end.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="Ranking cut-off.")] = 10,
     compare: Annotated[tuple[Path, Path] | None, typer.Option(
         "--compare", metavar="RUN_A RUN_B",

@@ -3,8 +3,11 @@
 One JSON object per line (`eval/datasets/*.jsonl`):
     {"id", "question", "kind": timeline|degree|salary|tooling|other, "answerable": bool,
      "evidence": [{"doc": doc_id, "quote": exact text}], "facts": [str],
-     "history": [{"role": "user"|"assistant", "content": str}], "tags": [str],
-     "split": "dev"|"heldout"}
+     "key_facts": [str], "shape": yesno|list|figure|comparison|fact|howto|explain|"",
+     "section": "doc_id#heading path", "history": [{"role": "user"|"assistant",
+     "content": str}], "tags": [str], "split": "train"|"dev"|"test"}
+`key_facts` are the facts the first line of a right answer carries (the verdict, the
+figure, the items); `section` groups near-duplicates so a split never separates them.
 Evidence is (document, exact quote), not chunk ids, so the set survives re-chunking: a
 retrieved chunk is relevant when its span overlaps an evidence span.
 """
@@ -43,9 +46,17 @@ class Item(BaseModel):
     answerable: bool
     evidence: list[Evidence] = []
     facts: list[str] = []
+    key_facts: list[str] = []
+    shape: str = ""
+    section: str = ""
     history: list[Turn] = []
     tags: list[str] = []
-    split: Literal["dev", "heldout"] = "dev"
+    split: Literal["train", "dev", "test"] = "dev"
+
+    @property
+    def lead_facts(self) -> list[str]:
+        """What the first line must carry: the key facts, else any fact."""
+        return self.key_facts or self.facts
 
 
 class DatasetError(ValueError):
@@ -89,6 +100,8 @@ def validate(items: list[Item], texts: dict[str, str]) -> list[str]:
             problems.append(f"{it.id}: answerable but has no evidence")
         if not it.answerable and (it.evidence or it.facts):
             problems.append(f"{it.id}: unanswerable items carry no evidence or facts")
+        if any(k not in it.facts for k in it.key_facts):
+            problems.append(f"{it.id}: key_facts must be among the facts")
         for ev in it.evidence:
             if ev.doc not in texts:
                 problems.append(f"{it.id}: unknown document {ev.doc!r}")

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 RETRIEVAL_METRICS = ("ndcg@10", "recall@5", "recall@10", "mrr@10", "hit@1", "hit@5")
-ANSWER_METRICS = ("fact_recall_any", "fact_recall", "citation_exact", "sentences_cited",
-                  "abstention_precision", "abstention_recall", "false_abstention",
-                  "intent_accuracy")
+ANSWER_METRICS = ("fact_recall", "fact_recall_any", "direct_answer", "citation_exact",
+                  "sentences_cited", "abstention_precision", "abstention_recall",
+                  "false_abstention", "words_median", "intent_accuracy")
 ANSWER_LABELS = {
     "fact_recall_any": "fact recall (any)", "fact_recall": "fact recall (all)",
+    "direct_answer": "direct answer", "words_median": "median words",
     "citation_exact": "citation exact", "sentences_cited": "sentences cited",
     "abstention_precision": "abstention P", "abstention_recall": "abstention R",
     "false_abstention": "false abstention", "intent_accuracy": "kind accuracy",
@@ -169,6 +170,11 @@ def render_markdown(result: dict[str, Any]) -> str:
             rows += [[kind, str(s["questions"]), *(_f(s[m]) for m in ANSWER_METRICS)]
                      for kind, s in ans["by_kind"].items()]
             out += _table(["kind", "n", *(ANSWER_LABELS[m] for m in ANSWER_METRICS)], rows)
+            if ans.get("by_shape"):
+                rows = [[shape, str(s["questions"]), *(_f(s[m]) for m in ANSWER_METRICS)]
+                        for shape, s in ans["by_shape"].items()]
+                out += _table(["shape", "n", *(ANSWER_LABELS[m] for m in ANSWER_METRICS)],
+                              rows)
     out += _latency_md(result)
     out += _questions_md(result)
     out += [
@@ -177,7 +183,12 @@ def render_markdown(result: dict[str, Any]) -> str:
         "retrieved scores 0): nDCG@10, Recall@5/@10, MRR@10, hit@1/@5 (a relevant item in "
         "the top 1/5).",
         "- fact recall (all): answerable questions with facts, answered (not abstained) with "
-        "every expected fact; (any): with at least one.",
+        "every expected fact; (any): with at least one. Facts match whole words after "
+        "normalising case, dashes, `$` and thousands separators (\"Git\" is not found in "
+        "\"GitHub\").",
+        "- direct answer: answerable questions whose first line (`direct`) carries one of "
+        "the item's key facts (its facts when it names no key facts).",
+        "- median words: of the answers given (not abstentions), citation markers aside.",
         "- citation exact: citations whose quote is byte for byte the cited span of the "
         "guide (and every marker names a citation).",
         "- sentences cited: answer sentences carrying a [n] marker.",
@@ -242,8 +253,10 @@ def headline(result: dict[str, Any]) -> list[str]:
         if ans:
             o = ans["overall"]
             lines.append(
-                f"  answers: fact recall any {_f(o['fact_recall_any'])} all "
-                f"{_f(o['fact_recall'])}, citation exact {_f(o['citation_exact'])}, sentences "
+                f"  answers: fact recall all {_f(o['fact_recall'])} any "
+                f"{_f(o['fact_recall_any'])}, direct answer {_f(o.get('direct_answer'))}, "
+                f"median words {_f(o.get('words_median'))}, "
+                f"citation exact {_f(o['citation_exact'])}, sentences "
                 f"cited {_f(o['sentences_cited'])}, abstention P {_f(o['abstention_precision'])}"
                 f" R {_f(o['abstention_recall'])}, false abstention "
                 f"{_f(o['false_abstention'])}")

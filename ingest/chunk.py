@@ -9,13 +9,12 @@ that `text[start:end] == chunk.text` holds exactly.
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingest.parse import ParsedDocument, Section
-from rag.units import sentence_spans
+from rag.blocks import Block, blocks_in, document_blocks
 
 INTRO = "Introduction"
 
@@ -29,9 +28,9 @@ class Chunk:
     start: int
     end: int
     text: str
-    # answer units (sentences, short bullet lists) inside the chunk: absolute (start, end,
-    # list group or -1), see `unit_spans`
-    units: tuple[tuple[int, int, int], ...] = ()
+    # the answer blocks this chunk overlaps, whole (see rag.blocks): a block that straddles
+    # two chunks travels with both, so the answerer never sees half a list
+    blocks: tuple[Block, ...] = ()
 
     @property
     def embed_text(self) -> str:
@@ -81,6 +80,7 @@ def chunk_document(
     `count_tokens` counts the tokens of a text including the model's special tokens.
     """
     text = doc.text
+    blocks = document_blocks(doc_id, text, doc.sections, doc.title)
     segs = [
         (_strip_title(s.path, doc.title), s) for s in doc.sections if text[s.start : s.end].strip()
     ]
@@ -98,7 +98,7 @@ def chunk_document(
             spans = _split(text, start, end, budget_for(label), overlap, count_tokens)
         for s, e in spans:
             chunks.append(Chunk(chunk_id(doc_id, s, e, text[s:e]), doc_id, doc.title,
-                                label, s, e, text[s:e], tuple(unit_spans(text, s, e))))
+                                label, s, e, text[s:e], tuple(blocks_in(blocks, s, e))))
 
     i = 0
     while i < len(segs):
@@ -163,95 +163,6 @@ def _locate(body: str, pieces: list[str]) -> list[tuple[int, int]]:
         spans.append((pos, pos + len(p)))
         cursor = pos + 1
     return spans
-
-
-# ------------------------------------------------------------------ answer units
-_ITEM = re.compile(r"^(?:•|\d{1,2}[.)])\s+")
-SHORT_ITEM_WORDS = 12
-MIN_UNIT_WORDS = 3
-
-
-_DEPENDENT = re.compile(r"^[\"“]?(this|that|it|these|those|they|such|here|there)\b", re.I)
-MAX_JOINED_WORDS = 60
-
-
-def _join_dependent(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Keep a sentence with the one it leans on: a question with its answer ("Zero
-    experience? Add a year."), and "This is the biggest one." with what "this" is."""
-    out: list[tuple[int, int]] = []
-    for a, b in spans:
-        if out:
-            prev = text[out[-1][0] : out[-1][1]]
-            lean = prev.rstrip().endswith("?") or _DEPENDENT.match(text[a:b])
-            if lean and len(text[out[-1][0] : b].split()) <= MAX_JOINED_WORDS:
-                out[-1] = (out[-1][0], b)
-                continue
-        out.append((a, b))
-    return out
-
-
-def _is_heading_line(line: str) -> bool:
-    if line.endswith((".", "!", "?", ":", ";", ",", '"', "”")) or any(c.isdigit() for c in line):
-        return False
-    words = [w for w in re.findall(r"[^\W\d_]+", line) if len(w) > 3]
-    return len(line.split()) <= 12 and (not words or sum(w[0].isupper() for w in words) * 2
-                                          >= len(words))
-
-
-def unit_spans(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
-    """Answer units in text[start:end] as exact (start, end, group) spans.
-
-    Units are sentences, except that a run of short bullets ("• Docker", "• Kubernetes") is
-    one unit, with the line introducing it when that ends in ":", because single words make
-    no answer on their own. Items of a list of long bullets stay separate sentences, each
-    carrying the list's start offset as `group` (else -1), so an answer to "what are the
-    steps / mistakes / stages" can quote every item. Heading lines are not units.
-    """
-    units: list[tuple[int, int, int]] = []
-    list_start: int | None = None
-    list_end = 0
-    group: int | None = None  # start of the current run of long items
-    pos = start
-    for line in text[start:end].split("\n"):
-        a, b = pos, pos + len(line)
-        pos = b + 1
-        stripped = line.strip()
-        if not stripped:
-            group = None
-            continue
-        a += len(line) - len(line.lstrip())
-        b = a + len(stripped)
-        item = _ITEM.match(stripped)
-        if item and len(stripped.split()) - 1 <= SHORT_ITEM_WORDS:
-            if list_start is None:
-                intro = units[-1] if units and text[units[-1][1] - 1] == ":" else None
-                if intro and text[intro[0]:intro[1]].count("\n") == 0:
-                    units.pop()
-                    list_start = intro[0]
-                else:
-                    list_start = a
-            list_end = b
-            group = None
-            continue
-        if list_start is not None:
-            units.append((list_start, list_end, -1))
-            list_start = None
-        if not item and _is_heading_line(stripped):
-            group = None
-            continue  # a heading packed into the chunk is context, not an answer
-        sentences = _join_dependent(text, sentence_spans(text, a + (item.end() if item else 0), b))
-        if item:
-            group = a if group is None else group
-            units.extend((x, y, group) for x, y in sentences)
-        else:
-            group = None
-            units.extend((x, y, -1) for x, y in sentences)
-    if list_start is not None:
-        units.append((list_start, list_end, -1))
-    return [
-        (a, b, g) for a, b, g in units
-        if len(text[a:b].split()) >= MIN_UNIT_WORDS or any(c.isdigit() for c in text[a:b])
-    ]
 
 
 __all__ = ["Chunk", "chunk_document", "chunk_id", "embed_text", "Section"]

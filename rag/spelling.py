@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from rapidfuzz import process
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Indel
 
 from rag.sparse import STOPWORDS
 
@@ -60,7 +60,11 @@ class Vocabulary:
         )
         if not found:
             return None
-        best = min(found, key=lambda m: (m[1], -self.freq[m[0]]))
+        # Fewest edits first; among those the closest by shared letters (a missing letter,
+        # "wich" -> "which", is a likelier slip than a wrong one, "wich" -> "with"); then
+        # the most frequent word.
+        best = min(found, key=lambda m: (m[1], -Indel.normalized_similarity(w, m[0]),
+                                         -self.freq[m[0]]))
         return str(best[0])
 
     def correct(self, query: str) -> str:

@@ -15,10 +15,16 @@ from typing import Any, Literal
 
 from qdrant_client import QdrantClient, models
 
+from rag.blocks import Block
 from rag.settings import Settings
 
 DENSE = "dense"
 SPARSE = "sparse"
+# Each chunk also holds the vectors of the answer-block pieces inside it, compared by
+# MaxSim: the chunk's best single sentence for the question. Qdrant fuses it with the
+# chunk-level dense and sparse lists; a chunk whose one sentence answers the question is
+# found even when the rest of it is about something else.
+PIECES = "pieces"
 Mode = Literal["hybrid", "dense", "sparse"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "sparse")
 
@@ -39,12 +45,11 @@ class Hit:
     start: int
     end: int
     score: float
-    # (start, end, list group or -1) of the answer units (sentences, short lists) inside
-    # this chunk; see ingest.chunk.unit_spans
-    units: tuple[tuple[int, int, int], ...] = ()
+    # the answer blocks the chunk overlaps (see rag.blocks)
+    blocks: tuple[Block, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "units"}
+        return {k: v for k, v in self.__dict__.items() if k != "blocks"}
 
 
 def open_client(settings: Settings) -> QdrantClient:
@@ -69,6 +74,10 @@ def open_client(settings: Settings) -> QdrantClient:
 
 def doc_point_id(doc_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"careerbot-doc:{doc_id}"))
+
+
+# Facts about the index as a whole (calibrated thresholds): a record beside the guides'.
+META_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "careerbot-index-meta"))
 
 
 class Store:
@@ -99,6 +108,7 @@ class Store:
             collection, f"{collection}_units", f"{collection}_docs"
         )
         self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
+        self._pieces: bool | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -158,6 +168,13 @@ class Store:
                 self.client.delete_collection(name)
 
     # ------------------------------------------------------------------ schema
+    def has_pieces(self) -> bool:
+        """Whether the chunks carry piece vectors (indexes made before them do not)."""
+        if self._pieces is None and self.client.collection_exists(self.chunks):
+            self._pieces = PIECES in (self.client.get_collection(self.chunks).config.params
+                                      .vectors or {})
+        return bool(self._pieces)
+
     def dense_size(self) -> int | None:
         if not self.client.collection_exists(self.chunks):
             return None
@@ -170,7 +187,11 @@ class Store:
         self.client.create_collection(
             name,
             vectors_config={
-                DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                **({PIECES: models.VectorParams(
+                    size=dim, distance=models.Distance.COSINE,
+                    multivector_config=models.MultiVectorConfig(
+                        comparator=models.MultiVectorComparator.MAX_SIM))} if sparse else {}),
             } if dim else {},
             sparse_vectors_config={
                 SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
@@ -212,10 +233,21 @@ class Store:
             points, offset = self.client.scroll(
                 self.docs, limit=256, offset=offset, with_payload=include, with_vectors=False
             )
-            out.extend(dict(p.payload or {}) for p in points)
+            out.extend(dict(p.payload or {}) for p in points if str(p.id) != META_ID)
             if offset is None:
                 break
         return sorted(out, key=lambda d: d.get("doc_id", ""))
+
+    def get_meta(self) -> dict[str, Any]:
+        """The index's own record (calibration); empty when none was written."""
+        if not self.client.collection_exists(self.docs):
+            return {}
+        got = self.client.retrieve(self.docs, [META_ID], with_payload=True)
+        return dict(got[0].payload or {}) if got else {}
+
+    def put_meta(self, record: dict[str, Any]) -> None:
+        self.client.upsert(self.docs, [models.PointStruct(id=META_ID, vector={},
+                                                          payload=record)])
 
     def get_doc(self, doc_id: str) -> dict[str, Any] | None:
         if not self.client.collection_exists(self.docs):
@@ -280,6 +312,13 @@ class Store:
         if ids:
             self.client.delete(collection, points_selector=list(ids))
 
+    def nearest_unit(self, dense: list[float]) -> float:
+        """Similarity of the stored piece or heading closest to `dense` (0 when none)."""
+        if not self.client.collection_exists(self.units):
+            return 0.0
+        res = self.client.query_points(self.units, query=dense, using=DENSE, limit=1)
+        return float(res.points[0].score) if res.points else 0.0
+
     def unit_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors of answer units by id (ids not stored are absent)."""
         if not ids:
@@ -302,8 +341,6 @@ class Store:
         top_k: int = 5,
         prefetch_k: int = 40,
         sources: Sequence[str] | None = None,
-        rrf_k: int = 60,
-        weights: tuple[float, float] = (1.0, 1.0),
     ) -> list[Hit]:
         if not self.client.collection_exists(self.chunks):
             return []
@@ -333,11 +370,10 @@ class Store:
                 prefetch=[
                     models.Prefetch(query=dense, using=DENSE, limit=prefetch_k, filter=flt),
                     models.Prefetch(query=sparse_q, using=SPARSE, limit=prefetch_k, filter=flt),
+                    *([models.Prefetch(query=[dense], using=PIECES, limit=prefetch_k,
+                                       filter=flt)] if self.has_pieces() else []),
                 ],
-                # Plain RRF unless tuned: servers before 1.16 know no parametrised RRF.
-                query=models.FusionQuery(fusion=models.Fusion.RRF)
-                if (rrf_k, tuple(weights)) == (60, (1.0, 1.0))
-                else models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights))),
+                query=models.FusionQuery(fusion=models.Fusion.RRF),
                 limit=top_k,
                 with_payload=True,
             )
@@ -354,10 +390,8 @@ class Store:
                     start=int(pl.get("start", 0)),
                     end=int(pl.get("end", 0)),
                     score=float(p.score),
-                    units=tuple(
-                        (int(u[0]), int(u[1]), int(u[2]) if len(u) > 2 else -1)
-                        for u in pl.get("units", [])
-                    ),
+                    blocks=tuple(Block.from_payload(str(pl.get("doc_id", "")), b)
+                                 for b in pl.get("blocks", [])),
                 )
             )
         return hits

@@ -79,7 +79,8 @@ def _markers(escaped: str, cites: Mapping[int, Mapping[str, Any]], turn: int) ->
     return MARKER.sub(link, escaped)
 
 
-def answer_body(text: str, citations: Sequence[Mapping[str, Any]], turn: int) -> str:
+def answer_body(text: str, citations: Sequence[Mapping[str, Any]], turn: int,
+                direct: bool = True) -> str:
     """The answer's lines as paragraphs and lists, with linked markers."""
     cites = {int(c["n"]): c for c in citations if "n" in c}
     out: list[str] = []
@@ -101,7 +102,9 @@ def answer_body(text: str, citations: Sequence[Mapping[str, Any]], turn: int) ->
             items.append(html)
         else:
             flush()
-            out.append(f"<p>{html}</p>")
+            # The first line is the direct answer (see rag.answer): shown as the lead.
+            lead = ' class="cb-direct"' if not out and direct else ""
+            out.append(f"<p{lead}>{html}</p>")
     flush()
     return "".join(out)
 
@@ -121,7 +124,7 @@ def render_answer(
     head = intent_tag(intent) if intent else ""
     if abstained:
         head += f'<span class="cb-abstain-label">{NOT_COVERED}</span>'
-    body = answer_body(text, citations, turn)
+    body = answer_body(text, citations, turn, direct=not abstained)
     if streaming:
         body += '<span class="cb-cursor" aria-hidden="true"></span>'
     foot = ""

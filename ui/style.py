@@ -20,6 +20,7 @@ CSS = """
 /* chat messages */
 .cb-question { margin: 0; white-space: pre-wrap; }
 .cb-answer p { margin: 0 0 0.45em; }
+.cb-answer p.cb-direct { font-weight: 600; font-size: 1.04em; }
 .cb-answer ul { margin: 0.2em 0 0.45em; padding-left: 1.2em; }
 .cb-answer li { margin: 0.25em 0; }
 .cb-head { display: flex; gap: 6px; align-items: center; margin-bottom: 6px; }

@@ -1,0 +1,40 @@
+"""The off-topic level of an index, measured with the embedding model in use.
+
+A fixed similarity floor is a number for one model and one corpus: another model spreads
+its cosine similarities differently and silently abstains more or less. So the floor is
+measured: questions from outside the domain (`offtopic_probes` in rag/data/vocab.json:
+cooking, travel, sport...) are embedded and matched against the index's stored pieces,
+and the mean and spread of their best similarities are stored with the index. The
+answerer refuses a question whose best similarity is not clearly above that spread
+(`AnswerModel.offtopic_z` standard deviations, chosen on the dev split). It runs after
+every ingest that changed something, so it follows the corpus and the model.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from rag.embed import Embedder
+from rag.store import Store
+from rag.vocab import vocab
+
+
+def calibrate(store: Store, embedder: Embedder, model_id: str) -> dict[str, Any]:
+    probes = list(vocab()["offtopic_probes"])
+    sims = [store.nearest_unit(embedder.embed_query(p)) for p in probes]
+    record = {
+        "offtopic_mean": round(statistics.fmean(sims), 6),
+        "offtopic_std": round(statistics.pstdev(sims), 6),
+        "probes": len(probes),
+        "model": model_id,
+    }
+    store.put_meta(record)
+    return record
+
+
+def offtopic_stats(meta: dict[str, Any], model_id: str) -> tuple[float, float] | None:
+    """(mean, std) when the index was calibrated with this model, else None."""
+    if meta.get("model") != model_id or "offtopic_mean" not in meta:
+        return None
+    return float(meta["offtopic_mean"]), float(meta["offtopic_std"])
