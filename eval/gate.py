@@ -1,8 +1,9 @@
 """The regression gate's thresholds, in one place (tests/test_eval_gate.py reads them).
 
-Our measured levels on the dev split minus a margin; nothing here is tuned on the heldout
+Our measured levels on the dev split minus a margin; nothing here is tuned on the test
 split. Raise a threshold when a measured level rises for good; never lower one to make a
-change pass without saying why.
+change pass without saying why. `tests/test_eval_gate.py` also shows that a deliberately
+worse answerer (the fitted scorer turned upside down) fails this gate.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ SPLIT = "dev"
 MODE = "hybrid"
 # (section, metric, comparison, threshold)
 THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
-    ("retrieval", "hit@5", ">=", 0.95),
-    # any expected fact found, answerable questions, not abstained
-    ("answers", "fact_recall_any", ">=", 0.85),
+    ("retrieval", "hit@5", ">=", 0.90),
+    ("retrieval", "mrr@10", ">=", 0.78),
+    # answerable questions answered with every expected fact / with at least one
+    ("answers", "fact_recall", ">=", 0.42),
+    ("answers", "fact_recall_any", ">=", 0.72),
+    # the first line carries a key fact
+    ("answers", "direct_answer", ">=", 0.45),
+    ("answers", "citation_exact", ">=", 1.0),
     ("answers", "abstention_recall", ">=", 0.90),
     ("answers", "false_abstention", "<=", 0.05),
 )

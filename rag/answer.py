@@ -376,13 +376,14 @@ class ExtractiveAnswerer:
         n = len(texts) or 1
         idf = {t: math.log(1 + n / (1 + sum(t in ts for ts in pterms.values())))
                for t in qterms}
-        total = sum(idf.values()) or 1.0
+        total = sum(idf[t] for t in sorted(idf)) or 1.0
         specifics = [term_pattern(t) for t in q.specifics]
         shape = question_shape(q.text)
         quals = qualifiers(q)
 
         def lex(terms: set[str]) -> float:
-            return sum(idf[t] for t in qterms & terms) / total
+            # sorted: a set's order varies, and so would the float sum and the ranks below
+            return round(sum(idf[t] for t in sorted(qterms & terms)) / total, 6)
 
         heads = {b.key: sim(heading_id(b)) if b.heading_start >= 0 else 0.0 for b, _ in blocks}
         whole = {b.key: sim(block_id(b)) for b, _ in blocks}
@@ -423,13 +424,13 @@ class ExtractiveAnswerer:
                                      ("heading", "heading_gap", None),
                                      ("block", "block_gap", "block_rank"),
                                      ("lex", None, "lex_rank")):
-            values = sorted({r[3][name] for r in rows}, reverse=True)
+            values = sorted({round(r[3][name], 6) for r in rows}, reverse=True)
             order = {v: n for n, v in enumerate(values)}
             for r in rows:
                 if gap:
                     r[3][gap] = r[3][name] - values[0]
                 if rank_name:
-                    r[3][rank_name] = 1.0 / (1 + order[r[3][name]])
+                    r[3][rank_name] = 1.0 / (1 + order[round(r[3][name], 6)])
         out = []
         for b, p, i, f in rows:
             x = [f[name] for name in FEATURES]
@@ -502,7 +503,7 @@ class ExtractiveAnswerer:
                 used.update((x.block.doc_id, x.piece.start) for x in group)
             return bool(group)
 
-        listed = self._list_block(ranked, keep) if shape == "list" else None
+        listed = self._list_block(ranked) if shape == "list" else None
         if listed is not None:
             direct = composer.list_line(listed, q.text, self.MAX_ITEMS)
             used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
@@ -558,10 +559,12 @@ class ExtractiveAnswerer:
         return Answer("\n".join(lines), composer.cites, q.intent, abstained=False,
                       direct=direct)
 
-    def _list_block(self, ranked: list[Scored], keep: float) -> Block | None:
-        """The best-scoring block with a list, among the blocks that score near the best."""
+    def _list_block(self, ranked: list[Scored]) -> Block | None:
+        """The block with a list that holds one of the best pieces (within `lead` of the
+        best), if any: a list elsewhere answers another question."""
+        near = ranked[0].prob * self.model.lead
         for s in ranked:
-            if s.prob < keep:
+            if s.prob < near:
                 return None
             if len(s.block.items) >= 2:
                 return s.block

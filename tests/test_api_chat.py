@@ -25,7 +25,7 @@ from rag.store import Store
 from tests.conftest import FakeEmbedder
 from tests.test_api import QUESTION, assert_error, index_corpus
 
-RESPONSE_KEYS = {"answer", "citations", "intent", "abstained", "timings_ms", "flags",
+RESPONSE_KEYS = {"answer", "direct", "citations", "intent", "abstained", "timings_ms", "flags",
                  "session_id"}
 CITATION_KEYS = {"n", "doc_id", "title", "url", "section", "quote", "start", "end", "score"}
 # qdrant-client warns (from a worker thread, so whichever test runs next) when it cannot

@@ -86,8 +86,10 @@ def test_stopword_only_query(indexed) -> None:
 
 @pytest.mark.integration
 def test_retrieval_quality_gate(tmp_path: Path) -> None:
-    """Real model and local Qdrant on our question set: the core issue's quality bar."""
+    """Real model and local Qdrant on our dev split (never test): the gate's retrieval
+    levels, and fusion no worse than either list alone."""
     from eval.dataset import load_items, validate
+    from eval.gate import SPLIT, THRESHOLDS
     from eval.retrieval import evaluate_retrieval
     from ingest.pipeline import run_ingest
     from rag.embed import SentenceTransformerEmbedder
@@ -103,11 +105,13 @@ def test_retrieval_quality_gate(tmp_path: Path) -> None:
         texts = {d["doc_id"]: d["text"] for d in store.list_docs(with_text=True)}
         items = load_items()
         assert validate(items, texts) == []
-        res = evaluate_retrieval(items, texts, store, QdrantRetriever(store, emb), k=10)
+        dev = [it for it in items if it.split == SPLIT]
+        res = evaluate_retrieval(dev, texts, store, QdrantRetriever(store, emb), k=10)
         hybrid = res["modes"]["hybrid"]["metrics"]
         assert res["questions"] >= 30
-        assert hybrid["hit@5"] >= 0.95, hybrid
-        assert hybrid["mrr@10"] >= 0.85, hybrid
+        for section, metric, _, bound in THRESHOLDS:
+            if section == "retrieval":
+                assert hybrid[metric] >= bound, hybrid
         # fusion must not be worse than either list alone
         for mode in ("dense", "sparse"):
             assert hybrid["hit@5"] >= res["modes"][mode]["metrics"]["hit@5"]
