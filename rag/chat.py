@@ -38,7 +38,7 @@ _REFERENCE = re.compile(r"\b(it|that|this|they|them|those|these|there|one|ones)\
 
 
 def is_followup(question: str) -> bool:
-    """Whether a question leans on an earlier turn ("And in New York?", "Which one...")."""
+    """Whether a question leans on an earlier turn ("And in San Francisco?", "Which one...")."""
     content = [t for t in sparse.terms(question)]
     if _FOLLOWUP_START.search(question):
         return True

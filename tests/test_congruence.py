@@ -23,9 +23,9 @@ pytestmark = [
 
 QUERIES = [
     "How long does it take to become a machine learning engineer?",
-    "Do I need a PhD?",
-    "What does an entry-level ML engineer earn?",
-    "Which MLOps tools should I learn?",
+    "Is a PhD required?",
+    "What's the starting pay for a junior ML engineer?",
+    "Which deployment tools matter most?",
     "What are the biggest mistakes beginners make?",
 ]
 

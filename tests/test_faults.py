@@ -123,7 +123,7 @@ def test_bad_input_gets_a_clear_4xx(server, path: str, body, status: int) -> Non
 @pytest.mark.parametrize(
     "message",
     ["What do ML engineers earn?\x00\x00", "Ｈｏｗ ｌｏｎｇ does it take? 🚀🚀",
-     "\u202eDo I need a PhD?", "Is Python enough? " + "\u0301" * 50,
+     "\u202eIs a PhD required?", "Is Python enough? " + "\u0301" * 50,
      "¿Cuánto gana un ingeniero de ML?"],
 )
 def test_odd_text_is_answered_or_refused_cleanly(server, message: str) -> None:

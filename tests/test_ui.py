@@ -228,7 +228,7 @@ def test_followup_sends_earlier_questions_and_clear_resets(
     bot = SpyBot(indexed[1])
     ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
     _, turns, _ = _final(ui, "What does an ML engineer earn?")
-    chat, turns, sources = _final(ui, "And in New York?", turns)
+    chat, turns, sources = _final(ui, "And in San Francisco?", turns)
     assert len(chat) == 4 and len(turns) == 2
     assert bot.calls[1]["history"] == [{"role": "user",
                                         "content": "What does an ML engineer earn?"}]
@@ -351,14 +351,14 @@ def test_like_writes_question_answer_and_citations(
         tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     ui = _ui(tmp_path, _runtime(indexed[1]))
     _, turns, _ = _final(ui, "What does an ML engineer earn?")
-    _, turns, _ = _final(ui, "And in New York?", turns)
+    _, turns, _ = _final(ui, "And in San Francisco?", turns)
     ui.on_like(turns, gr.LikeData(None, {"index": 3, "value": "x", "liked": True}))
     ui.on_like(turns, gr.LikeData(None, {"index": 1, "value": "x", "liked": False}))
     ui.on_like(turns, gr.LikeData(None, {"index": 99, "value": "x", "liked": True}))
     rows = [json.loads(line) for line in
             (tmp_path / "data" / FILE_NAME).read_text().splitlines()]
     assert [(r["vote"], r["question"]) for r in rows] == [
-        ("up", "And in New York?"), ("down", "What does an ML engineer earn?")]
+        ("up", "And in San Francisco?"), ("down", "What does an ML engineer earn?")]
     assert rows[0]["answer"] == turns[1]["answer"] and rows[0]["citations"] == turns[1][
         "citations"]
     assert rows[0]["history"] == ["What does an ML engineer earn?"]

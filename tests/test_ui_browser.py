@@ -24,8 +24,8 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-SALARY = "What does an entry-level ML engineer earn?"
-FOLLOWUP = "And in New York?"
+SALARY = "What's the starting pay for a junior ML engineer?"
+FOLLOWUP = "And in San Francisco?"
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -94,7 +94,7 @@ def test_chat_in_the_browser(server: tuple[str, Path], tmp_path: Path) -> None:
             second = page.locator("#cb-chat .cb-answer.cb-done").nth(1)
             second.wait_for()
             assert second.locator(".cb-tag-salary").is_visible()
-            assert "New York" in second.inner_text()
+            assert "San Francisco" in second.inner_text()
             page.locator("#cb-sources details.cb-src-turn").first.wait_for(state="attached")
             second.locator("sup.cb-cite a").first.click()
 

@@ -48,7 +48,7 @@ EXAMPLES: list[tuple[str, str]] = [
     ("timeline", "How long does it take if I study part-time?"),
     ("degree", "Do I need a master's degree or a PhD?"),
     ("degree", "Can I become an ML engineer without a degree?"),
-    ("salary", "What does an entry-level ML engineer earn?"),
+    ("salary", "What's the starting pay for a junior ML engineer?"),
     ("salary", "How much do ML engineers make in New York?"),
     ("tooling", "Which tools and libraries should I learn first?"),
     ("tooling", "Which MLOps tools should I know?"),
