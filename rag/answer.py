@@ -155,7 +155,7 @@ def specific_terms(text: str) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-_AMOUNT = re.compile(r"\$?\d[\d,.]*\s?[km]?\+?")
+_YEAR = re.compile(r"(?:19|20)\d\d")
 
 
 def _is_name(term: str) -> bool:
@@ -231,7 +231,7 @@ FEATURES = (
     "dense", "dense_gap", "dense_rank", "heading", "heading_gap", "heading_question",
     "context", "block_best", "block", "block_gap", "block_rank",
     # word overlap (IDF-weighted share of the question's terms), raw and ranked; phrases
-    "lex", "lex_rank", "lex_heading", "bigrams",
+    "lex", "lex_rank", "lex_heading", "lex_block", "lex_block_rank", "bigrams",
     # where the piece stands: first block under its heading, first piece, position, chunk rank
     "block_first", "piece_first", "position", "rank", "heading_first", "heading_question_first",
     # what it carries: the kind's cue, the shape's cue, the question's specifics/qualifiers
@@ -391,6 +391,7 @@ class ExtractiveAnswerer:
         rows: list[tuple[Block, Piece, int, dict[str, float]]] = []
         for b, rank in blocks:
             hterms = set(sparse.terms(b.section))
+            bterms = hterms.union(*(pterms[(b.key, p.start)] for p in b.pieces))
             dense = [sim(piece_id(b, p)) for p in b.pieces]
             for i, p in enumerate(b.pieces):
                 t = b.quote(p.start, p.end)
@@ -402,6 +403,7 @@ class ExtractiveAnswerer:
                     "context": max(dense[max(0, i - 1) : i + 2]),
                     "block_best": max(dense), "block": whole[b.key],
                     "lex": lex(pterms[(b.key, p.start)]), "lex_heading": lex(hterms),
+                    "lex_block": lex(bterms),
                     "bigrams": len(qbigrams & _bigrams(t)) / (len(qbigrams) or 1),
                     "block_first": float(b.first), "piece_first": float(i == 0),
                     "position": 1.0 / (1 + i), "rank": 1.0 / (1 + rank),
@@ -423,7 +425,8 @@ class ExtractiveAnswerer:
         for name, gap, rank_name in (("dense", "dense_gap", "dense_rank"),
                                      ("heading", "heading_gap", None),
                                      ("block", "block_gap", "block_rank"),
-                                     ("lex", None, "lex_rank")):
+                                     ("lex", None, "lex_rank"),
+                                     ("lex_block", None, "lex_block_rank")):
             values = sorted({round(r[3][name], 6) for r in rows}, reverse=True)
             order = {v: n for n, v in enumerate(values)}
             for r in rows:
@@ -596,9 +599,9 @@ class ExtractiveAnswerer:
         inside = sorted((s for s in eligible if s.block is best.block and s.prob >= near),
                         key=lambda s: s.index)
         if cue is not None:
-            with_cue = [s for s in inside if cue.search(s.text)]
-            if with_cue:
-                return with_cue[0]
+            inside = [s for s in inside if cue.search(s.text)] or inside
+        # reading order, but what matches the question's qualifiers first
+        inside.sort(key=lambda s: (-s.x[_QUALIFIERS], s.index))
         return inside[0] if inside else best
 
     def _uncovered(self, q: Question, scored: list[Scored]) -> list[str]:
@@ -619,8 +622,8 @@ class ExtractiveAnswerer:
             if t in self.source_terms:
                 continue  # "according to BlogAcademy" names a source, not a topic
             t = aliases().get(t, t)
-            if _AMOUNT.fullmatch(t):
-                continue  # "120k+": a figure to compare with, not a topic
+            if any(c.isdigit() for c in t) and not _YEAR.fullmatch(t):
+                continue  # "120k+", "9-5": a figure or a schedule, not a topic; a year is
             if not self.coverage.covers(t):
                 missing.append(term)
                 continue

@@ -91,6 +91,8 @@ def test_chat_answer_shape_and_exact_citations(client: TestClient, question: str
     assert_exact(client, body["citations"])
     for c in body["citations"]:
         assert f"[{c['n']}]" in body["answer"]
+    # the direct answer is the answer's first line, so a bot can show it alone
+    assert body["direct"] and body["answer"].split("\n")[0] == body["direct"]
 
 
 def test_some_question_is_answered_with_citations(client: TestClient) -> None:

@@ -96,7 +96,9 @@ def test_ask(env: dict[str, str], corpus_copy: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "(kind: timeline;" in result.stdout
     body = run_json(env, "ask", QUESTION)
-    assert set(body) >= {"answer", "citations", "intent", "abstained", "timings_ms"}
+    assert set(body) >= {"answer", "direct", "citations", "intent", "abstained", "timings_ms"}
+    # the CLI prints the direct answer first
+    assert result.stdout.lstrip().startswith(body["direct"].split(" [")[0][:40])
     assert body["intent"] == "timeline"
     assert set(body["timings_ms"]) == {"retrieve", "answer", "total"}
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))

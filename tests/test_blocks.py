@@ -1,0 +1,211 @@
+"""Answer blocks, text rules and the answer's shape: pure functions and a tiny guide.
+
+The questions here are written for these tests; none is in the evaluation set.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from ingest.parse import parse_bytes
+from ingest.pipeline import ingest_corpus
+from rag.answer import Question, _list_noun, qualifiers, question_shape, specific_terms
+from rag.blocks import Block, document_blocks
+from rag.calibrate import offtopic_stats
+from rag.chat import CareerBot
+from rag.store import Store
+from rag.text import fact_found, normalise, sentence_spans
+from tests.conftest import CORPUS, FakeEmbedder
+
+GUIDE = """# Becoming a Widget Engineer
+
+## Do I Need a Widget Degree?
+
+Usually not. Most teams care about what you have built. A degree still helps at large firms.
+
+## Tools of the Trade
+
+Here are the tools you will use every day:
+
+• Hammerlane: the build system everyone starts with.
+• Fluxgrid: for deploying widgets.
+• Quillset: tracks experiments.
+
+## The Core Topics
+
+1. Gearwork
+
+Gearwork is about how parts move. You will use it daily.
+
+2. Springcraft
+
+Springcraft covers tension and release.
+
+## Pay
+
+Level Typical pay
+Junior $61,000 a year
+Senior $98,500 a year
+"""
+
+
+def _blocks(text: str = GUIDE) -> tuple[str, list[Block]]:
+    doc = parse_bytes(text.encode(), "guide.md")
+    return doc.text, document_blocks("guide", doc.text, doc.sections, doc.title)
+
+
+def test_every_piece_is_an_exact_span() -> None:
+    for path in sorted(CORPUS.glob("0*.txt")):
+        doc = parse_bytes(path.read_bytes(), path.name)
+        blocks = document_blocks(path.stem, doc.text, doc.sections, doc.title)
+        assert blocks
+        for b in blocks:
+            assert doc.text[b.start : b.end] == b.text
+            for p in b.pieces:
+                assert b.start <= p.start < p.end <= b.end
+                assert b.quote(p.start, p.end) == doc.text[p.start : p.end]
+                assert doc.text[p.start : p.end].strip() == doc.text[p.start : p.end]
+                if p.label:
+                    assert p.start <= p.label[0] < p.label[1] <= p.end
+            if b.heading_start >= 0:
+                assert doc.text[b.heading_start : b.heading_end] == b.heading
+
+
+def test_lead_in_and_its_list_are_one_block() -> None:
+    text, blocks = _blocks()
+    tools = next(b for b in blocks if b.heading == "Tools of the Trade")
+    assert tools.kind == "list" and tools.first
+    assert [p.role for p in tools.pieces][0] == "lead"
+    labels = [text[p.label[0] : p.label[1]] for p in tools.items if p.label]
+    assert labels == ["Hammerlane", "Fluxgrid", "Quillset"]
+
+
+def test_numbered_headings_with_paragraphs_are_items_with_detail() -> None:
+    text, blocks = _blocks()
+    topics = next(b for b in blocks if b.heading == "The Core Topics")
+    assert topics.kind == "list"
+    assert [text[p.start : p.end] for p in topics.items] == ["Gearwork", "Springcraft"]
+    # the paragraph under "1. Gearwork" belongs to that item: never cut to its number
+    details = [p for p in topics.pieces if p.role == "detail"]
+    assert {p.item for p in details} == {0, 1}
+
+
+def test_faq_heading_and_table_rows() -> None:
+    text, blocks = _blocks()
+    faq = next(b for b in blocks if b.heading.endswith("?"))
+    assert text[faq.pieces[0].start : faq.pieces[0].end] == "Usually not."
+    pay = next(b for b in blocks if b.heading == "Pay")
+    assert pay.kind == "table"
+    assert any("$61,000" in pay.quote(p.start, p.end) for p in pay.pieces)
+
+
+def test_long_paragraph_is_read_in_windows() -> None:
+    body = " ".join(f"Sentence number {i} says something." for i in range(15))
+    text, blocks = _blocks(f"# T\n\n## Talk\n\n{body}\n")
+    assert len(blocks) == 3 and all(len(b.pieces) <= 6 for b in blocks)
+    assert blocks[0].first and not blocks[1].first
+
+
+def test_payload_round_trip() -> None:
+    _, blocks = _blocks()
+    for b in blocks:
+        assert Block.from_payload(b.doc_id, b.to_payload()) == b
+
+
+def test_sentence_spans_are_trimmed_and_exact() -> None:
+    text = "  One thing. Two things! Three?  Four"
+    spans = sentence_spans(text, 0, len(text))
+    assert [text[a:b] for a, b in spans] == ["One thing.", "Two things!", "Three?", "Four"]
+
+
+@pytest.mark.parametrize(
+    ("fact", "text", "found"),
+    [
+        ("Git", "Learn GitHub Actions", False),
+        ("Git", "Learn Git and GitHub", True),
+        ("SQL", "NoSQL stores", False),
+        ("SQL", "SQL, then NoSQL", True),
+        ("$122,000", "climb past 122000 a year", True),
+        ("12 to 18 months", "within 12 to 18 months [3].", True),
+        ("1-3 years", "from 1–3 years", True),
+        ("C++", "Rust or C++ for speed", True),
+    ],
+)
+def test_facts_match_whole_words(fact: str, text: str, found: bool) -> None:
+    assert fact_found(fact, text) is found
+    assert normalise("$96,000 — **Entry** [2]") == "96000-entry"
+
+
+@pytest.mark.parametrize(
+    ("question", "shape"),
+    [
+        ("should a beginner pick widgets or gadgets first?", "comparison"),
+        ("widgets vs gadgets", "comparison"),
+        ("is a widget degree required", "yesno"),
+        ("can i skip the math", "yesno"),
+        ("which tools are used for deploying widgets", "list"),
+        ("what are the stages of the hiring loop", "list"),
+        ("how much does a senior widget engineer make", "figure"),
+        ("how long would the whole thing take part time", "figure"),
+        ("tell me about gearwork", "other"),
+    ],
+)
+def test_question_shapes(question: str, shape: str) -> None:
+    assert question_shape(question) == shape
+
+
+def test_qualifiers_and_named_entities() -> None:
+    quals = qualifiers(Question("pay for a junior in Lisbon, part time?", "", "salary",
+                                ("Lisbon",)))
+    assert any(p.search("Part-time learners in lisbon") for p in quals)
+    assert any(p.search("a junior role") for p in quals)
+    # named places and employers are specifics however they are typed
+    assert "meta" in specific_terms("what does meta pay")
+    assert "zurich" in specific_terms("widget jobs zurich?")
+    assert specific_terms("do i have to learn it in order?") == ()
+    assert _list_noun("which tools do i need", 3) == "tools"
+    assert _list_noun("what should i study", 1) == "point"
+
+
+# ---------------------------------------------------------------- a tiny guide, end to end
+
+
+@pytest.fixture
+def widget_bot(tmp_path: Path) -> CareerBot:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "widgets.md").write_text(GUIDE)
+    store = Store(QdrantClient(":memory:"), "t")
+    ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
+    return CareerBot(store, FakeEmbedder())
+
+
+def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot) -> None:
+    a = widget_bot.ask("which tools will I use every day for widgets")
+    texts = {d["doc_id"]: d["text"] for d in widget_bot.store.list_docs(with_text=True)}
+    assert a.direct == a.answer.split("\n")[0]
+    assert re.fullmatch(r".+ lists 3 tools: Hammerlane \[1\], Fluxgrid \[2\] and "
+                        r"Quillset \[3\]\.", a.direct), a.direct
+    for c in a.citations:
+        assert texts[c.doc_id][c.start : c.end] == c.quote
+    assert [c.quote for c in a.citations[:3]] == ["Hammerlane", "Fluxgrid", "Quillset"]
+
+
+def test_answers_never_lead_with_a_question_or_a_lead_in(widget_bot: CareerBot) -> None:
+    for question in ("widget degree needed?", "tools every day", "gearwork springcraft"):
+        a = widget_bot.ask(question)
+        assert not a.abstained
+        first = a.citations[0].quote
+        assert not first.endswith(("?", ":")), first
+
+
+def test_calibration_is_stored_with_the_index_for_its_model(widget_bot: CareerBot) -> None:
+    meta = widget_bot.store.get_meta()
+    assert meta["model"] == "fake" and meta["probes"] >= 20
+    assert offtopic_stats(meta, "fake") == (meta["offtopic_mean"], meta["offtopic_std"])
+    assert offtopic_stats(meta, "another-model") is None  # another model is not trusted
+    assert all("offtopic_mean" not in d for d in widget_bot.store.list_docs())
