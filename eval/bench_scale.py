@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def sentences_of_guides(corpus: Path) -> list[str]:
     from ingest.parse import parse_bytes
-    from rag.units import sentence_spans
+    from rag.text import sentence_spans
 
     out = []
     for path in sorted(corpus.glob("0*")):
