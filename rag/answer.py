@@ -214,6 +214,19 @@ def _shape_cue(shape: str, intent: str, p: Piece, text: str) -> bool:
     return False
 
 
+def _centrality(vectors: Sequence[Sequence[float] | None]) -> dict[int, float]:
+    """Position -> mean cosine similarity to the other vectors (numpy: n x n dot products)."""
+    import numpy as np
+
+    have = [i for i, v in enumerate(vectors) if v is not None]
+    if len(have) < 2:
+        return {}
+    m = np.asarray([vectors[i] for i in have], dtype=np.float32)
+    sims = m @ m.T
+    mean = (sims.sum(axis=1) - np.diag(sims)) / (len(have) - 1)
+    return {i: round(float(x), 6) for i, x in zip(have, mean, strict=True)}
+
+
 def _bigrams(text: str) -> set[tuple[str, str]]:
     t = sparse.terms(text)
     return set(zip(t, t[1:], strict=False))
@@ -229,7 +242,7 @@ FEATURES = (
     # similarity in embedding space: to the piece, to its heading; raw, as the gap to the
     # best candidate, and as the candidate's rank (1/(1+rank)) among all candidates
     "dense", "dense_gap", "dense_rank", "heading", "heading_gap", "heading_question",
-    "context", "block_best", "block", "block_gap", "block_rank",
+    "context", "block_best", "block", "block_gap", "block_rank", "centrality", "specificity",
     # word overlap (IDF-weighted share of the question's terms), raw and ranked; phrases
     "lex", "lex_rank", "lex_heading", "lex_block", "lex_block_rank", "bigrams",
     # where the piece stands: first block under its heading, first piece, position, chunk rank
@@ -368,6 +381,12 @@ class ExtractiveAnswerer:
             v = vecs.get(uid)
             return _dot(qvec, v) if qvec is not None and v is not None else 0.0
 
+        # How generic each piece is: its mean similarity to the other candidates. A sentence
+        # like "most of the job is software engineering" is close to every question about
+        # the job, and to every other candidate; an answer is close to its question only.
+        piece_ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
+        central = _centrality([vecs.get(u) for u in piece_ids])
+
         qterms = set(sparse.terms(q.search_text))
         focus = set(sparse.terms(q.text)) if q.text != q.search_text else set()
         qterms |= focus
@@ -399,6 +418,9 @@ class ExtractiveAnswerer:
                 faq = b.heading.rstrip().endswith("?")
                 f = {
                     "dense": dense[i], "heading": h, "heading_question": h * faq,
+                    # rows and piece_ids list the pieces in the same order
+                    "centrality": central.get(len(rows), 0.0),
+                    "specificity": dense[i] - central.get(len(rows), 0.0),
                     # the piece read with its neighbours: "Zero experience? Add a year."
                     "context": max(dense[max(0, i - 1) : i + 2]),
                     "block_best": max(dense), "block": whole[b.key],
