@@ -15,6 +15,7 @@ from api.app import EMPTY_INDEX, create_app, unknown_sources
 from api.errors import STORE_ERRORS
 from eval.cli import run_eval
 from ingest.pipeline import IngestError, IngestReport, is_stale, rebuild, run_ingest
+from ingest.progress import Progress, progress_for
 from rag.chat import build_bot
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.retrieve import QdrantRetriever
@@ -33,6 +34,8 @@ app = typer.Typer(
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, OSError, *STORE_ERRORS)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress on stderr (a bar in a terminal, log lines otherwise).")]
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -72,7 +75,9 @@ def _print_report(report: IngestReport) -> None:
     typer.echo(f"documents: {d.added} added, {d.updated} updated, {d.deleted} deleted, "
                f"{d.unchanged} unchanged")
     typer.echo(f"chunks:    {c.added} added, {c.deleted} deleted, {c.unchanged} unchanged")
-    typer.echo(f"embedded:  {report.embedded} chunks in {report.seconds:.2f} s")
+    typer.echo(f"embedded:  {report.embedded} chunks + {report.units_embedded} answer pieces "
+               f"in {report.seconds:.2f} s ({report.chunks_per_s:.1f} chunks/s, "
+               f"{report.texts_per_s:.1f} texts/s)")
     if report.failed:
         typer.echo(f"failed:    {len(report.failed)} file(s), not indexed:")
         for f in report.failed:
@@ -80,25 +85,26 @@ def _print_report(report: IngestReport) -> None:
 
 
 @app.command()
-def ingest(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def ingest(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Index the corpus folder; only new or changed guides are embedded."""
-    _index(ctx.obj, run_ingest, as_json)
+    _index(ctx.obj, run_ingest, as_json, quiet)
 
 
 @app.command()
-def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def reindex(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Rebuild the whole index into a new generation and switch to it when complete.
 
     Queries keep being served from the old index during the rebuild; if it fails, the old
     index stays live. Use it after changing the model or to compact a long-lived index.
     """
-    _index(ctx.obj, rebuild, as_json)
+    _index(ctx.obj, rebuild, as_json, quiet)
 
 
-def _index(settings: Settings, how: Callable[[Settings, Store, Embedder], IngestReport],
-           as_json: bool) -> None:
+def _index(settings: Settings,
+           how: Callable[[Settings, Store, Embedder, Progress | None], IngestReport],
+           as_json: bool, quiet: bool) -> None:
     with opened_store(settings) as store:
-        report = how(settings, store, build_embedder(settings))
+        report = how(settings, store, build_embedder(settings), progress_for(quiet=quiet))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -222,7 +228,7 @@ def serve(
         if store.count() == 0 or is_stale(settings, store):
             typer.echo("index is empty or out of date; ingesting...")
             try:
-                _print_report(run_ingest(settings, store, embedder))
+                _print_report(run_ingest(settings, store, embedder, progress_for()))
             except IngestError as e:
                 if store.count() == 0:
                     raise

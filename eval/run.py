@@ -33,13 +33,8 @@ from eval.beir import BeirSet, doc_ranking, write_corpus
 from eval.dataset import DEFAULT_SET, Item, load_items, validate
 from eval.retrieval import qrels_for, score_run, search_text
 from eval.stats import summary
-from ingest.pipeline import (
-    IngestError,
-    IngestReport,
-    corpus_files,
-    ingest_corpus,
-    pipeline_config,
-)
+from ingest.pipeline import IngestReport, ingest_corpus, pipeline_config
+from ingest.progress import progress_for
 from rag.answer import Answer, AnswerModel
 from rag.chat import build_bot
 from rag.embed import Embedder
@@ -89,37 +84,6 @@ def parse_modes(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(modes)
 
 
-class _Ticking:
-    """An embedder that advances a progress bar once per document ingested (the pipeline
-    embeds each document's chunks and answer units in one call)."""
-
-    def __init__(self, inner: Embedder, bar: Any) -> None:
-        self.inner = inner
-        self.bar = bar
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        out = self.inner.embed_documents(texts)
-        self.bar.update(1)
-        return out
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
-
-    def __getattr__(self, name: str) -> Any:  # known_words and the like
-        return getattr(self.inner, name)
-
-
 def _bar(total: int, desc: str, progress: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="q" if desc != "ingest" else "doc",
                 file=sys.stderr, disable=not progress, leave=False, dynamic_ncols=True)
@@ -140,15 +104,11 @@ def temporary_store(store: Store | None = None) -> Iterator[Store]:
 
 def _ingest(corpus: Path, store: Store, embedder: Embedder, settings: Settings,
             progress: bool) -> IngestReport:
-    try:
-        files = len(corpus_files(corpus))
-    except IngestError:
-        files = 0  # ingest_corpus reports it
-    with _bar(files, "ingest", progress) as bar:
-        return ingest_corpus(
-            corpus, store, _Ticking(embedder, bar), config=pipeline_config(settings),
-            chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
-        )
+    return ingest_corpus(
+        corpus, store, embedder, config=pipeline_config(settings),
+        chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+        progress=progress_for(quiet=not progress),
+    )
 
 
 def _ingest_summary(report: IngestReport, store: Store) -> dict[str, Any]:

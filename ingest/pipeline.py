@@ -27,6 +27,7 @@ from qdrant_client import models
 
 from ingest.chunk import Chunk, chunk_document
 from ingest.parse import ParsedDocument, ParseError, parse_bytes
+from ingest.progress import NoProgress, Progress
 from rag import sparse
 from rag.blocks import embedded_units, piece_id
 from rag.calibrate import calibrate, offtopic_stats
@@ -60,6 +61,15 @@ class IngestReport:
     units_embedded: int = 0  # answer-block pieces and headings embedded
     failed: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    # throughput of the run: chunks, and all embedded texts (chunks + pieces...), per second
+    chunks_per_s: float = 0.0
+    texts_per_s: float = 0.0
+
+    def finish(self, seconds: float) -> None:
+        self.seconds = round(seconds, 3)
+        if seconds > 0:
+            self.chunks_per_s = round(self.embedded / seconds, 2)
+            self.texts_per_s = round((self.embedded + self.units_embedded) / seconds, 2)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,9 +172,14 @@ def ingest_corpus(
     config: dict[str, Any],
     chunk_tokens: int = 160,
     overlap: int = 24,
+    progress: Progress | None = None,
 ) -> IngestReport:
     """Bring the store up to date with `corpus_dir`. `config` joins every fingerprint
-    (chunking settings, model id), so changing it re-processes every document."""
+    (chunking settings, model id), so changing it re-processes every document.
+
+    Changed guides are parsed and planned first (cheap), so `progress` learns the whole
+    embedding work before it starts; then each guide is written in the crash-safe order."""
+    progress = progress or NoProgress()
     t0 = time.perf_counter()
     report = IngestReport()
     manifest = load_manifest(corpus_dir)
@@ -198,6 +213,7 @@ def ingest_corpus(
 
     if todo:
         store.ensure(embedder.dim)
+    plans: list[_Plan] = []
     for p in todo:
         try:
             doc = parse_bytes(p.raw, p.path.name)
@@ -211,7 +227,13 @@ def ingest_corpus(
         except ParseError as e:
             report.failed.append({"file": p.path.name, "reason": str(e)})
             continue  # a previously indexed version, if any, keeps serving
-        _write_document(store, embedder, p, doc, chunks, report)
+        plans.append(_plan(store, p, doc, chunks))
+    progress.begin(len(plans), sum(len(x.new) + len(x.new_units) for x in plans))
+    try:
+        for plan in plans:
+            _write_document(store, embedder, plan, report, progress)
+    finally:
+        progress.end()
 
     for did in sorted(set(known) - seen):
         report.chunks.deleted += store.delete_doc(did)
@@ -221,14 +243,31 @@ def ingest_corpus(
     if changed or (store.count() and offtopic_stats(store.get_meta(), config["model"]) is None):
         calibrate(store, embedder, config["model"])
 
-    report.seconds = round(time.perf_counter() - t0, 3)
+    report.finish(time.perf_counter() - t0)
     return report
 
 
-def _write_document(
-    store: Store, embedder: Embedder, p: _Pending, doc: ParsedDocument, chunks: list[Chunk],
-    report: IngestReport,
-) -> None:
+@dataclass
+class _Plan:
+    """A parsed guide and what of it must be embedded and written."""
+
+    pending: _Pending
+    doc: ParsedDocument
+    chunks: list[Chunk]
+    units: dict[str, tuple[str, int, int]]  # id -> (text to embed, start, end)
+    have_chunks: set[str]
+    have_units: set[str]
+
+    @property
+    def new(self) -> list[Chunk]:
+        return [c for c in self.chunks if c.chunk_id not in self.have_chunks]
+
+    @property
+    def new_units(self) -> list[tuple[str, tuple[str, int, int]]]:
+        return [(uid, u) for uid, u in self.units.items() if uid not in self.have_units]
+
+
+def _plan(store: Store, p: _Pending, doc: ParsedDocument, chunks: list[Chunk]) -> _Plan:
     units = {
         uid: (embed, a, b)
         for blk in {x.key: x for c in chunks for x in c.blocks}.values()
@@ -243,15 +282,31 @@ def _write_document(
         # wrote the payloads: rewrite every point; the ids stay, so the upserts below
         # replace them in place.
         have_chunks, have_units = set(), set()
+    return _Plan(p, doc, chunks, units, have_chunks, have_units)
+
+
+EMBED_STEP = 64  # texts embedded per call, so progress moves within a large guide
+
+
+def _embed(embedder: Embedder, texts: list[str], progress: Progress) -> list[list[float]]:
+    out: list[list[float]] = []
+    for i in range(0, len(texts), EMBED_STEP):
+        out.extend(embedder.embed_documents(texts[i : i + EMBED_STEP]))
+        progress.advance(len(texts[i : i + EMBED_STEP]))
+    return out
+
+
+def _write_document(store: Store, embedder: Embedder, plan: _Plan, report: IngestReport,
+                    progress: Progress) -> None:
+    p, doc, chunks = plan.pending, plan.doc, plan.chunks
+    have_chunks, have_units, units = plan.have_chunks, plan.have_units, plan.units
     store.put_doc(_record(p, doc, len(chunks), fp="pending"))
 
-    new = [c for c in chunks if c.chunk_id not in have_chunks]
-    new_units = [(uid, u) for uid, u in units.items() if uid not in have_units]
+    new = plan.new
+    new_units = plan.new_units
     # One embedding pass over chunks and units together keeps batches full.
-    vectors = embedder.embed_documents(
-        [c.embed_text for c in new]
-        + [embed for _, (embed, _, _) in new_units]
-    )
+    vectors = _embed(embedder, [c.embed_text for c in new]
+                     + [embed for _, (embed, _, _) in new_units], progress)
     report.embedded += len(new)
     report.units_embedded += len(new_units)
     unit_vec = {uid: v for (uid, _), v in zip(new_units, vectors[len(new):], strict=True)}
@@ -324,19 +379,22 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
         lock.release()
 
 
-def run_ingest(settings: Settings, store: Store, embedder: Embedder) -> IngestReport:
+def run_ingest(settings: Settings, store: Store, embedder: Embedder,
+               progress: Progress | None = None) -> IngestReport:
     """Incremental ingest; a changed model (vector size) turns into a full rebuild."""
     size = store.dense_size()
     if size is not None and size != embedder.dim:
-        return rebuild(settings, store, embedder)
+        return rebuild(settings, store, embedder, progress)
     with ingest_lock(settings):
         return ingest_corpus(
             settings.corpus_dir, store, embedder, config=pipeline_config(settings),
             chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+            progress=progress,
         )
 
 
-def rebuild(settings: Settings, store: Store, embedder: Embedder) -> IngestReport:
+def rebuild(settings: Settings, store: Store, embedder: Embedder,
+            progress: Progress | None = None) -> IngestReport:
     """Re-index the whole corpus into a new generation, then switch the aliases to it.
 
     Queries keep hitting the live generation until the switch; if anything fails before it,
@@ -349,6 +407,7 @@ def rebuild(settings: Settings, store: Store, embedder: Embedder) -> IngestRepor
             report = ingest_corpus(
                 settings.corpus_dir, new, embedder, config=pipeline_config(settings),
                 chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+                progress=progress,
             )
             if new.count() == 0:
                 raise IngestError("the rebuilt index is empty; the live index was kept")
