@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eval.stats import pct, summary
+from eval.stats import pct, step, summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -34,15 +34,20 @@ def main() -> int:
         emb = SentenceTransformerEmbedder(
             settings.resolved_embed_model(), settings.embed_batch_size
         )
+        step("loading the model")
         t = time.perf_counter()
         emb.load()
         out["model_load_s"] = round(time.perf_counter() - t, 2)
         store = Store.open(settings)
 
+        from ingest.progress import progress_for
+
+        step("ingesting the guides from scratch")
         t = time.perf_counter()
-        first = run_ingest(settings, store, emb)
+        first = run_ingest(settings, store, emb, progress_for())
         out["ingest_scratch_s"] = round(time.perf_counter() - t, 2)
         out["ingest_scratch"] = first.to_dict()
+        step("ingesting again, nothing changed")
         t = time.perf_counter()
         again = run_ingest(settings, store, emb)
         out["ingest_unchanged_s"] = round(time.perf_counter() - t, 4)
@@ -51,6 +56,7 @@ def main() -> int:
         # and its throughput against raw embedding of the same number of texts.
         texts_embedded = first.embedded + first.units_embedded
         out["embedded_texts_per_chunk"] = round(texts_embedded / max(1, first.embedded), 2)
+        step("raw embedding throughput")
         sample = [c.get("text", "") for c in store.list_docs(with_text=True)]
         probe = [t[i : i + 600] for t in sample for i in range(0, len(t), 600)][:texts_embedded]
         t = time.perf_counter()
@@ -68,6 +74,7 @@ def main() -> int:
         for q in queries[:5]:
             emb.embed_query(q)
 
+        step("search and bare-encode latency")
         # Interleave the two measurements so machine noise hits both alike.
         enc: list[float] = []
         srch: dict[str, list[float]] = {"hybrid": [], "dense": [], "sparse": []}
@@ -80,6 +87,7 @@ def main() -> int:
                     t = time.perf_counter()
                     retriever.search(q, top_k=settings.top_k, mode=mode)  # type: ignore[arg-type]
                     xs.append((time.perf_counter() - t) * 1000)
+        step("answer latency")
         # Whole answers (retrieve + compose), warm, in process, as configured.
         from rag.chat import build_bot
 
@@ -103,6 +111,7 @@ def main() -> int:
             out["search"]["hybrid"]["p50_ms"] / out["encode"]["p50_ms"], 2
         )
 
+        step("retrieval quality on train and dev")
         texts = {d["doc_id"]: d["text"] for d in store.list_docs(with_text=True)}
         quality = {}
         for split in ("train", "dev"):  # never test: it is run once, by `careerbot eval`

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from eval.stats import pct
+from eval.stats import pct, step
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 8)
@@ -47,7 +47,7 @@ def free_port() -> int:
 def questions() -> list[str]:
     from eval.dataset import load_items
 
-    return [it.question for it in load_items()]
+    return [it.question for it in load_items() if it.split != "test"]  # test: run once
 
 
 def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -118,6 +118,7 @@ def bench(requests: int) -> dict[str, Any]:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         log_path = Path(tmp) / "serve.log"
+        step("starting a server (model load and first ingest)")
         t = time.perf_counter()
         proc = start_server(Path(tmp) / "data", port, log_path)
         try:
@@ -128,6 +129,7 @@ def bench(requests: int) -> dict[str, Any]:
                 "chat": [{"message": q} for q in qs],
             }
             for path, name in (("/v1/search", "search"), ("/v1/chat", "chat")):
+                step(f"{path}: 1 to {max(CONCURRENCY)} clients")
                 asyncio.run(run_load(base, path, bodies[name][:8], 4))  # warm-up
                 out[name] = {}
                 for clients in CONCURRENCY:
@@ -135,6 +137,7 @@ def bench(requests: int) -> dict[str, Any]:
                                                 strict=False)]
                     out[name][f"c{clients}"] = asyncio.run(
                         run_load(base, path, sample, clients))
+            step(f"mixed load: {MIXED_CLIENTS} clients, {MIXED_REQUESTS} requests")
             # The load test: many clients mixing search and chat, bounded in count.
             mixed = [(("/v1/search", {"query": q}) if i % 2 else ("/v1/chat", {"message": q}))
                      for i, q in zip(range(MIXED_REQUESTS), cycle(qs), strict=False)]

@@ -15,3 +15,10 @@ def pct(xs: Sequence[float], p: float) -> float:
 def summary(xs: Sequence[float]) -> dict[str, float]:
     return {"p50_ms": round(pct(xs, 50), 2), "p95_ms": round(pct(xs, 95), 2),
             "mean_ms": round(statistics.fmean(xs), 2)}
+
+
+def step(message: str) -> None:
+    """Say on stderr which step a benchmark is in (stdout is its JSON)."""
+    import sys
+
+    print(f"bench: {message}", file=sys.stderr, flush=True)
