@@ -59,6 +59,15 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+@pytest.fixture(autouse=True)
+def _no_caller_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the caller's CAREERBOT_* settings (an API key, an LLM endpoint or a
+    data dir of the person running them would change what is tested). Test switches such as
+    CAREERBOT_TEST_QDRANT_URL are not settings and stay."""
+    for field in Settings.model_fields:
+        monkeypatch.delenv(f"CAREERBOT_{field.upper()}", raising=False)
+
+
 @pytest.fixture
 def memory_store() -> Store:
     return Store(QdrantClient(":memory:"), "test")

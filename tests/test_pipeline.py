@@ -138,3 +138,18 @@ def test_manifest_title_overrides(corpus_copy, memory_store, fake_embedder) -> N
     run(corpus_copy, memory_store, fake_embedder)
     d = memory_store.get_doc("002_9480da9f1f03aad0")
     assert d and d["title"] == "Roadmap Renamed"
+
+
+def test_another_model_of_the_same_size_re_embeds_everything(corpus_copy, memory_store) -> None:
+    """The model's identity is stored with each guide: a different model with vectors of the
+    same size must not keep the old model's vectors."""
+    emb = FakeEmbedder()
+    first = ingest_corpus(corpus_copy, memory_store, emb, config={"model": "model-a"})
+    assert first.embedded > 0
+    again = ingest_corpus(corpus_copy, memory_store, emb, config={"model": "model-a"})
+    assert again.embedded == 0 and again.units_embedded == 0
+    other = ingest_corpus(corpus_copy, memory_store, emb, config={"model": "model-b"})
+    assert other.documents.updated == 4
+    assert (other.embedded, other.units_embedded) == (first.embedded, first.units_embedded)
+    assert {d["model"] for d in memory_store.list_docs()} == {"model-b"}
+    assert memory_store.get_meta()["model"] == "model-b"  # recalibrated for the new model
