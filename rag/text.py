@@ -53,10 +53,6 @@ def is_heading_line(line: str) -> bool:
                                          >= len(words))
 
 
-def words(text: str) -> int:
-    return len(text.split())
-
-
 # ---------------------------------------------------------------- facts and figures
 
 
