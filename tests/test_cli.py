@@ -140,3 +140,14 @@ def test_reindex_keeps_the_index_answering(env: dict[str, str]) -> None:
     report = run_json(env, "reindex")
     assert report["documents"]["added"] == 4 and report["embedded"] > 0
     assert run_json(env, "search", QUESTION)["results"] == before
+
+
+def test_serve_on_a_store_another_process_holds_says_what_to_do(env: dict[str, str]) -> None:
+    from rag.store import Store
+
+    holder = Store.open(Settings(data_dir=Path(env["CAREERBOT_DATA_DIR"])))
+    try:
+        assert_clean_failure(run(env, "serve", "--port", "1"), "in use by another careerbot",
+                             "CAREERBOT_DATA_DIR", "server mode")
+    finally:
+        holder.close()
