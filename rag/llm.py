@@ -112,7 +112,8 @@ class LLMAnswerer:
 
     def stream(self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
                ) -> Iterator[tuple[str, Any]]:
-        """("delta", text) as tokens arrive, then ("answer", the validated Answer)."""
+        """("delta", the validated text, or the extractive fallback's), then ("answer", the
+        Answer)."""
         return self._events(q, hits, query_vector, stream=True)
 
     # ------------------------------------------------------------------ internals
@@ -124,21 +125,18 @@ class LLMAnswerer:
             yield "answer", base
             return
         passages = list(hits[: self.max_passages])
-        parts: list[str] = []
+        # The model's tokens are gathered and checked before any of them is sent: a client
+        # never sees text that then fails validation (nor a reasoning model's <think> text).
+        # The endpoint is still read as a stream, so a slow model does not hit the timeout.
         try:
-            for piece in self._complete(self.messages(q, passages), stream):
-                parts.append(piece)
-                if stream:
-                    yield "delta", piece
-            answer = self._validate("".join(parts), q, passages)
+            raw = "".join(self._complete(self.messages(q, passages), stream))
+            answer = self._validate(raw, q, passages)
         except Exception as e:  # whatever went wrong, the user gets the extractive answer
             base.flags.append(f"fallback: {_reason(e)}")
-            if not parts or not stream:
-                yield "delta", base.answer
+            yield "delta", base.answer
             yield "answer", base
             return
-        if not stream:
-            yield "delta", answer.answer
+        yield "delta", answer.answer
         yield "answer", answer
 
     @staticmethod

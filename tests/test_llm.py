@@ -239,27 +239,25 @@ def test_abstaining_question_never_calls_the_server(bot, server) -> None:
 # ---------------------------------------------------------------- streaming
 
 
-def test_stream_yields_deltas_as_they_come_then_the_validated_answer(bot, server) -> None:
+def test_stream_sends_only_validated_text(bot, server) -> None:
     q, hits, qvec = ask(bot, TIMELINE)
     k = passage_with(hits, "12 to 18 months")
-    SCRIPT.update(gap=0.03, reply=f"Most people get there within 12 to 18 months [{k}].")
-    seen: list[tuple[float, str, Any]] = []
-    for kind, value in llm(bot, server).stream(q, hits, qvec):
-        seen.append((time.perf_counter(), kind, value))
-    deltas = [v for _, kind, v in seen if kind == "delta"]
-    assert len(deltas) >= 4 and "".join(deltas) == SCRIPT["reply"]
-    assert seen[-2][0] - seen[0][0] > 0.05  # the first token came before the last was sent
-    kind, answer = seen[-1][1], seen[-1][2]
-    assert kind == "answer" and answer.answer.endswith("12 to 18 months [1].")
-    assert REQUESTS[0]["body"]["stream"] is True
+    SCRIPT.update(gap=0.01, reply=f"<think>maybe 2 weeks</think>Most people get there within "
+                                  f"12 to 18 months [{k}].")
+    events = list(llm(bot, server).stream(q, hits, qvec))
+    kind, answer = events[-1]
+    assert kind == "answer" and answer.answer == "Most people get there within 12 to 18 months [1]."
+    assert "".join(v for k, v in events if k == "delta") == answer.answer  # no <think> text
+    assert REQUESTS[0]["body"]["stream"] is True  # the endpoint is still read as a stream
     assert_exact(bot, answer)
 
 
-def test_stream_that_fails_validation_ends_with_the_extractive_answer(bot, server) -> None:
+def test_stream_that_fails_validation_sends_only_the_extractive_answer(bot, server) -> None:
     q, hits, qvec = ask(bot, TIMELINE)
     SCRIPT["reply"] = "It only takes 2 weeks [1]."
     events = list(llm(bot, server).stream(q, hits, qvec))
-    assert "".join(v for k, v in events if k == "delta") == SCRIPT["reply"]
+    sent = "".join(v for k, v in events if k == "delta")
+    assert "2 weeks" not in sent and sent == events[-1][1].answer
     assert events[-1][0] == "answer"
     assert_fallback(bot, events[-1][1], q, hits, qvec, "2 weeks")
 
@@ -308,6 +306,6 @@ def test_build_bot_uses_the_llm_end_to_end(server, corpus_copy: Path, memory_sto
     events = list(bot.stream(TIMELINE))
     kinds = [e[0] for e in events]
     assert kinds[0] == "meta" and kinds[-2:] == ["citations", "done"]
-    assert kinds.count("delta") >= 2
+    assert "".join(v for k, v in events if k == "delta") == a.answer  # validated, then sent
     assert events[-1][1]["answer"] == a.answer
     assert [r["body"]["stream"] for r in REQUESTS] == [False, True]
