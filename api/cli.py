@@ -16,8 +16,9 @@ from api.errors import STORE_ERRORS
 from eval.cli import run_eval
 from ingest.pipeline import IngestError, IngestReport, is_stale, rebuild, run_ingest
 from ingest.progress import Progress, progress_for
+from rag import embed
 from rag.chat import build_bot
-from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.embed import Embedder
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Hit, Mode, Store
@@ -36,10 +37,6 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, OSError, *STORE_ERR
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No progress on stderr (a bar in a terminal, log lines otherwise).")]
-
-
-def build_embedder(settings: Settings) -> Embedder:
-    return SentenceTransformerEmbedder(settings.resolved_embed_model(), settings.embed_batch_size)
 
 
 def fail(message: str) -> NoReturn:
@@ -104,7 +101,7 @@ def _index(settings: Settings,
            how: Callable[[Settings, Store, Embedder, Progress | None], IngestReport],
            as_json: bool, quiet: bool) -> None:
     with opened_store(settings) as store:
-        report = how(settings, store, build_embedder(settings), progress_for(quiet=quiet))
+        report = how(settings, store, embed.embedder_for(settings), progress_for(quiet=quiet))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -121,7 +118,7 @@ def _retrieve(settings: Settings, query: str, top_k: int, mode: Mode,
             fail(f"the {EMPTY_INDEX}")
         if sources and (problem := unknown_sources(store, sources)):
             fail(problem)
-        retriever = QdrantRetriever(store, build_embedder(settings), settings.prefetch_k)
+        retriever = QdrantRetriever(store, embed.embedder_for(settings), settings.prefetch_k)
         return retriever.search(query, top_k=top_k, mode=mode, sources=sources)
 
 
@@ -194,7 +191,7 @@ def ask(
             fail(f"the {EMPTY_INDEX}")
         if source and (problem := unknown_sources(store, source)):
             fail(problem)
-        bot = build_bot(settings, store, build_embedder(settings))
+        bot = build_bot(settings, store, embed.embedder_for(settings))
         answer = bot.ask(question, turns, sources=source)
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -224,7 +221,7 @@ def serve(
     settings: Settings = ctx.obj
     # One store for ingest and app: the embedded store's folder is locked to one client.
     with opened_store(settings) as store:
-        embedder = build_embedder(settings)
+        embedder = embed.embedder_for(settings)
         if store.count() == 0 or is_stale(settings, store):
             typer.echo("index is empty or out of date; ingesting...")
             try:

@@ -13,6 +13,7 @@ from eval.report import compare_runs, headline, load_run, write_run
 from eval.run import EvalError, evaluate_beir, evaluate_ours, parse_modes
 from ingest.parse import ParseError, parse_bytes
 from ingest.pipeline import IngestError, corpus_files, doc_id_for
+from rag import embed
 from rag.settings import Settings
 
 Split = Literal["train", "dev", "test", "all"]
@@ -112,9 +113,7 @@ def run_eval(
             _validate(settings, dataset, beir)
             return
         mode_list = parse_modes(modes)
-        from api import cli as api_cli  # here: api.cli imports this module
-
-        embedder = api_cli.build_embedder(settings)
+        embedder = embed.embedder_for(settings)
         if beir is not None:
             result = evaluate_beir(settings, embedder, load_beir(beir), modes=mode_list, k=k,
                                    log=_log)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 
 class Embedder(Protocol):
@@ -110,3 +113,9 @@ class SentenceTransformerEmbedder:
             text, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return list(vec.tolist())
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder the settings name (loaded lazily, on first use). Both command lines get
+    theirs here, so they need not import each other; tests replace this function."""
+    return SentenceTransformerEmbedder(settings.resolved_embed_model(), settings.embed_batch_size)

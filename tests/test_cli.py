@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from api import cli
+from rag import embed
 from rag.settings import Settings
 from tests.conftest import FakeEmbedder
 
@@ -21,7 +22,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     def build(settings: Settings) -> FakeEmbedder:
         return FakeEmbedder()
 
-    monkeypatch.setattr(cli, "build_embedder", build)
+    monkeypatch.setattr(embed, "embedder_for", build)
 
 
 @pytest.fixture
