@@ -30,9 +30,8 @@ def test_the_wheel_carries_its_data_and_runs_outside_the_checkout(tmp_path: Path
     # this environment): nothing may be read from the checkout.
     env = {**os.environ, "PYTHONPATH": str(site)}
     probe = ("import eval.dataset as d, rag.answer as a, rag.vocab as v; "
-             "assert str(d.DEFAULT_SET).startswith(%r); "
-             "print(len(d.load_items()), len(a.default_model().weights), len(v.vocab()))"
-             % str(site))
+             f"assert str(d.DEFAULT_SET).startswith({str(site)!r}); "
+             "print(len(d.load_items()), len(a.default_model().weights), len(v.vocab()))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, check=True,
                          capture_output=True, text=True).stdout.split()
     assert int(out[0]) > 200 and int(out[1]) > 10 and int(out[2]) > 5
