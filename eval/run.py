@@ -85,7 +85,7 @@ def parse_modes(values: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _bar(total: int, desc: str, progress: bool) -> Any:
-    return tqdm(total=total, desc=desc, unit="q" if desc != "ingest" else "doc",
+    return tqdm(total=total, desc=desc, unit="q",
                 file=sys.stderr, disable=not progress, leave=False, dynamic_ncols=True)
 
 

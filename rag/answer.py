@@ -372,8 +372,8 @@ class ExtractiveAnswerer:
               ) -> list[Scored]:
         """Every piece of every candidate block with its features and probability."""
         blocks = candidate_blocks(hits)
-        ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
-        ids += [heading_id(b) for b, _ in blocks if b.heading_start >= 0]
+        piece_ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
+        ids = piece_ids + [heading_id(b) for b, _ in blocks if b.heading_start >= 0]
         ids += [block_id(b) for b, _ in blocks]
         vecs = self.store.unit_vectors(ids) if qvec is not None else {}
 
@@ -384,8 +384,8 @@ class ExtractiveAnswerer:
         # How generic each piece is: its mean similarity to the other candidates. A sentence
         # like "most of the job is software engineering" is close to every question about
         # the job, and to every other candidate; an answer is close to its question only.
-        piece_ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
         central = _centrality([vecs.get(u) for u in piece_ids])
+        piece_sim = [sim(u) for u in piece_ids]  # in the order the rows below are built
 
         qterms = set(sparse.terms(q.search_text))
         focus = set(sparse.terms(q.text)) if q.text != q.search_text else set()
@@ -411,16 +411,16 @@ class ExtractiveAnswerer:
         for b, rank in blocks:
             hterms = set(sparse.terms(b.section))
             bterms = hterms.union(*(pterms[(b.key, p.start)] for p in b.pieces))
-            dense = [sim(piece_id(b, p)) for p in b.pieces]
+            first = len(rows)
+            dense = piece_sim[first : first + len(b.pieces)]
             for i, p in enumerate(b.pieces):
                 t = b.quote(p.start, p.end)
                 h = heads[b.key]
                 faq = b.heading.rstrip().endswith("?")
                 f = {
                     "dense": dense[i], "heading": h, "heading_question": h * faq,
-                    # rows and piece_ids list the pieces in the same order
-                    "centrality": central.get(len(rows), 0.0),
-                    "specificity": dense[i] - central.get(len(rows), 0.0),
+                    "centrality": central.get(first + i, 0.0),
+                    "specificity": dense[i] - central.get(first + i, 0.0),
                     # the piece read with its neighbours: "Zero experience? Add a year."
                     "context": max(dense[max(0, i - 1) : i + 2]),
                     "block_best": max(dense), "block": whole[b.key],
@@ -460,17 +460,6 @@ class ExtractiveAnswerer:
         for b, p, i, f in rows:
             x = [f[name] for name in FEATURES]
             out.append(Scored(b, p, i, x, f["dense"], self.model.prob(x)))
-        return out
-        best_d = max(s.dense for s in out)
-        best_h = max(heads.values(), default=0.0)
-        block_best: dict[tuple[str, int], float] = {}
-        for s in out:
-            block_best[s.block.key] = max(block_best.get(s.block.key, 0.0), s.dense)
-        for s in out:
-            s.x[1] = s.dense - best_d
-            s.x[3] = s.x[2] - best_h
-            s.x[20] = block_best[s.block.key]
-            s.prob = self.model.prob(s.x)
         return out
 
     @staticmethod
