@@ -58,7 +58,7 @@ class IngestReport:
     documents: Counts = field(default_factory=Counts)
     chunks: Counts = field(default_factory=Counts)
     embedded: int = 0  # chunks embedded
-    units_embedded: int = 0  # answer-block pieces and headings embedded
+    units_embedded: int = 0  # answer-block pieces, headings and whole blocks embedded
     failed: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     # throughput of the run: chunks, and all embedded texts (chunks + pieces...), per second
