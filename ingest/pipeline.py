@@ -35,7 +35,7 @@ from rag.embed import Embedder
 from rag.settings import Settings
 from rag.store import Store
 
-PIPELINE_VERSION = "6"  # bump when parsing, chunking or units change
+PIPELINE_VERSION = "7"  # bump when parsing, chunking or units change
 MANIFEST = "manifest.json"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 _IGNORED = {MANIFEST, "readme.md", "readme.txt", ".gitkeep"}

@@ -523,7 +523,8 @@ class ExtractiveAnswerer:
             used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
             anchor, after, item = listed, -1, -1
         else:
-            first = _with_context(self._first(shape, q, ranked, keep), scored)
+            first = _read_on(_with_context(self._first(shape, q, ranked, keep), scored),
+                             scored, self.MIN_WORDS)
             direct = composer.line(first, attribute=False)
             used.update((x.block.doc_id, x.piece.start) for x in first)
             anchor, after, item = first[-1].block, first[-1].index, first[-1].piece.item
@@ -671,7 +672,11 @@ def _with_context(s: Scored, scored: list[Scored]) -> list[Scored]:
     by_index = {x.index: x for x in same}
     group = [s]
     prev = by_index.get(s.index - 1)
-    if prev is not None and (_DEPENDENT.match(s.text) or prev.piece.role == "question") \
+    # A question in the same paragraph is the one the piece answers ("Zero experience?
+    # Add a year."); an FAQ's question paragraph above its answer is its heading.
+    asks = prev is not None and prev.piece.role == "question" \
+        and "\n\n" not in s.block.quote(prev.piece.end, s.piece.start)
+    if prev is not None and (_DEPENDENT.match(s.text) or asks) \
             and s.piece.role not in ("item", "row") and not (
                 _filler(prev) and prev.piece.role != "question"):
         group.insert(0, prev)
@@ -680,6 +685,25 @@ def _with_context(s: Scored, scored: list[Scored]) -> list[Scored]:
             s.piece.role == "item" and len(s.text.split()) <= _FILLER_WORDS
             and nxt.piece.item == s.piece.item)):
         group.append(nxt)
+    return group
+
+
+def _read_on(group: list[Scored], scored: list[Scored], min_words: int) -> list[Scored]:
+    """A first line shorter than `min_words` goes on with the sentences after it in its
+    block ("For a pure engineering role, usually not." and the reason that follows): a
+    verdict or an item name alone answers, but the reader wants its next sentence on the
+    same line, not as a separate point. It stops at a question, a lead-in, another item,
+    a fragment ("Build.") and the end of a line (a table's next row is another point)."""
+    same = {x.index: x for x in scored if x.block is group[-1].block}
+    words = sum(len(x.text.split()) for x in group)
+    item = group[-1].piece.item
+    while words < min_words:
+        nxt = same.get(group[-1].index + 1)
+        if nxt is None or nxt.piece.role in ("question", "lead") or nxt.piece.item != item \
+                or _filler(nxt) or "\n" in nxt.block.quote(group[-1].piece.end, nxt.piece.start):
+            break
+        group = [*group, nxt]
+        words += len(nxt.text.split())
     return group
 
 

@@ -194,6 +194,29 @@ def _short_item(text: str, lines: Sequence[tuple[int, int]]) -> bool:
         not body.rstrip().endswith((".", "?", "!"))
 
 
+def _asks_only(pieces: Sequence[Piece]) -> bool:
+    return 0 < len(pieces) <= 2 and all(p.role == "question" for p in pieces)
+
+
+def _windows(pieces: list[Piece]) -> list[list[Piece]]:
+    """A long paragraph (a transcript is one) read in windows of a few sentences. A window
+    starts at a question when it can: in an interview the question and the answer after
+    it belong together, the sentences before it to the previous answer."""
+    out: list[list[Piece]] = []
+    window: list[Piece] = []
+    for p in pieces:
+        full = len(window) >= MAX_BLOCK_SENTENCES
+        ask = p.role == "question" and len(window) >= MAX_BLOCK_SENTENCES // 2 \
+            and window[-1].role != "question"
+        if window and (full or ask):
+            out.append(window)
+            window = []
+        window.append(p)
+    if window:
+        out.append(window)
+    return out
+
+
 def section_blocks(doc_id: str, text: str, start: int, end: int, section: str, heading: str,
                    heading_span: tuple[int, int]) -> list[Block]:
     """The blocks of one section body, text[start:end]."""
@@ -227,8 +250,9 @@ def section_blocks(doc_id: str, text: str, start: int, end: int, section: str, h
             for n, (x, y) in enumerate(lines):
                 pieces.extend(_item_pieces(text, x, y, n))
             # A paragraph ending in ":" just before introduces this list: one block.
+            # So does a paragraph that only asks the question the list answers.
             if groups and groups[-1][0] == "paragraph" and groups[-1][1] \
-                    and groups[-1][1][-1].role == "lead":
+                    and (groups[-1][1][-1].role == "lead" or _asks_only(groups[-1][1])):
                 kind, prev, s0, _ = groups.pop()
                 groups.append(("list", prev + pieces, s0, b))
             else:
@@ -249,11 +273,16 @@ def section_blocks(doc_id: str, text: str, start: int, end: int, section: str, h
             i += 1
             continue
         pieces = _text_pieces(text, a, b)
-        # A long paragraph (a transcript is one) is read in windows of a few sentences.
-        for w in range(0, len(pieces), MAX_BLOCK_SENTENCES):
-            window = pieces[w : w + MAX_BLOCK_SENTENCES]
-            if window:
-                groups.append(("paragraph", window, window[0].start, window[-1].end))
+        # A paragraph that only asks ("Q4: What's the difference between X and Y?") is an
+        # FAQ entry's question: the paragraph after it is its answer, and they are one
+        # block, as a lead-in and its list are. Apart, the question would be the best
+        # match of a question that asks it, with nothing under it to quote.
+        if groups and groups[-1][0] == "paragraph" and _asks_only(groups[-1][1]):
+            _, prev, s0, _ = groups.pop()
+            pieces = prev + pieces
+            a = s0
+        for window in _windows(pieces):
+            groups.append(("paragraph", window, window[0].start, window[-1].end))
         i += 1
     out = []
     for n, (kind, pieces, a, b) in enumerate(groups):

@@ -29,6 +29,7 @@ from rag.query import clean_query
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Hit, Store
+from rag.vocab import expand_abbreviations
 
 _FOLLOWUP_START = re.compile(
     r"^\s*(and|but|so|also|then|or|what\s+about|how\s+about|what\s+if|and\s+if|same|ok(ay)?"
@@ -125,9 +126,10 @@ class CareerBot:
         cleaned = clean_query(question)
         text = self.retriever.prepare(cleaned)
         intent = classify(text)
-        search_text = text
+        # Searched with abbreviations spelled out; answered (shape, specifics) as typed.
+        search_text = expand_abbreviations(text)
         if context and is_followup(cleaned):
-            search_text = f"{context} {text}"
+            search_text = f"{context} {search_text}"
             if intent == "other":
                 intent = context_intent  # type: ignore[assignment]
         # Specifics also as typed: "in seatle" must not turn into "in settle" and pass.

@@ -10,6 +10,7 @@ from rag.embed import Embedder
 from rag.query import clean_query
 from rag.spelling import Vocabulary
 from rag.store import Hit, Mode, Store
+from rag.vocab import expand_abbreviations
 
 
 class Retriever(Protocol):
@@ -52,7 +53,7 @@ class QdrantRetriever:
         sources: Sequence[str] | None = None,
     ) -> list[Hit]:
         return self.search_prepared(
-            self.prepare(query), top_k=top_k, mode=mode, sources=sources
+            expand_abbreviations(self.prepare(query)), top_k=top_k, mode=mode, sources=sources
         )[0]
 
     def search_prepared(

@@ -35,3 +35,25 @@ def pattern(name: str) -> re.Pattern[str]:
 
 def aliases() -> dict[str, str]:
     return dict(vocab()["aliases"])
+
+
+@cache
+def _abbreviations() -> tuple[tuple[re.Pattern[str], str], ...]:
+    table = {k: v for k, v in vocab()["abbreviations"].items() if not k.startswith("_")}
+    return tuple((re.compile(rf"(?<![\w/]){re.escape(k)}(?![\w/])", re.IGNORECASE), v)
+                 for k, v in sorted(table.items(), key=lambda kv: -len(kv[0])))
+
+
+def expand_abbreviations(text: str) -> str:
+    """`text` with the long form of each chat abbreviation it uses added in brackets
+    ("rl algos" -> "rl algos (reinforcement learning algorithms)"): the abbreviation stays,
+    as the user typed it, and the long form is what the guides write. A long form the
+    text already spells is not added again."""
+    low = text.lower()
+    found: dict[str, int] = {}  # long form -> where its abbreviation first appears
+    for pat, long in _abbreviations():
+        m = pat.search(text)
+        if m and long.lower() not in low:
+            found[long] = min(found.get(long, m.start()), m.start())
+    extra = sorted(found, key=found.__getitem__)
+    return f"{text} ({' '.join(extra)})" if extra else text

@@ -13,12 +13,21 @@ from qdrant_client import QdrantClient
 
 from ingest.parse import parse_bytes
 from ingest.pipeline import ingest_corpus
-from rag.answer import Question, _list_noun, qualifiers, question_shape, specific_terms
+from rag.answer import (
+    Question,
+    Scored,
+    _list_noun,
+    _read_on,
+    qualifiers,
+    question_shape,
+    specific_terms,
+)
 from rag.blocks import Block, document_blocks
 from rag.calibrate import offtopic_stats
 from rag.chat import CareerBot
 from rag.store import Store
 from rag.text import fact_found, normalise, sentence_spans
+from rag.vocab import expand_abbreviations
 from tests.conftest import CORPUS, FakeEmbedder
 
 GUIDE = """# Becoming a Widget Engineer
@@ -110,6 +119,24 @@ def test_long_paragraph_is_read_in_windows() -> None:
     assert blocks[0].first and not blocks[1].first
 
 
+def test_an_faq_question_paragraph_and_its_answer_are_one_block() -> None:
+    faq = ("# T\n\n## Questions\n\nQ1: Do widgets rust?\n\nRarely. Keep them dry.\n\n"
+           "Q2: Which oils work?\n\n• Lanolin\n• Graphite\n")
+    text, blocks = _blocks(faq)
+    assert [[p.role for p in b.pieces] for b in blocks] == [
+        ["question", "text", "text"], ["question", "item", "item"]]
+    assert blocks[0].text == "Q1: Do widgets rust?\n\nRarely. Keep them dry."
+    assert blocks[1].kind == "list"
+
+
+def test_a_window_of_a_long_paragraph_starts_at_a_question() -> None:
+    talk = ("A says hello. B says hi. A talks on. B agrees. So, do widgets rust? "
+            "Rarely, says B. Keep them dry. A nods.")
+    text, blocks = _blocks(f"# T\n\n## Talk\n\n{talk}\n")
+    assert [b.text.split(". ")[0] for b in blocks] == ["A says hello", "So, do widgets rust?"
+                                                         " Rarely, says B"]
+
+
 def test_payload_round_trip() -> None:
     _, blocks = _blocks()
     for b in blocks:
@@ -158,6 +185,14 @@ def test_question_shapes(question: str, shape: str) -> None:
     assert question_shape(question) == shape
 
 
+def test_abbreviations_are_spelled_out_for_search_only() -> None:
+    assert expand_abbreviations("rl algos for a cs grad?") == (
+        "rl algos for a cs grad? (reinforcement learning algorithms computer science)")
+    # a long form already typed is not added twice; words that merely contain one are kept
+    assert expand_abbreviations("deep learning vs dl") == "deep learning vs dl"
+    assert expand_abbreviations("strl and dlx") == "strl and dlx"
+
+
 def test_qualifiers_and_named_entities() -> None:
     quals = qualifiers(Question("pay for a junior in Lisbon, part time?", "", "salary",
                                 ("Lisbon",)))
@@ -193,6 +228,29 @@ def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot
     for c in a.citations:
         assert texts[c.doc_id][c.start : c.end] == c.quote
     assert [c.quote for c in a.citations[:3]] == ["Hammerlane", "Fluxgrid", "Quillset"]
+
+
+def test_questions_are_searched_with_abbreviations_spelled_out(widget_bot: CareerBot) -> None:
+    q = widget_bot.prepare("cs widget degree")
+    assert q.text == "cs widget degree"
+    assert q.search_text == "cs widget degree (computer science)"
+
+
+def test_a_short_first_line_reads_on_in_its_own_line() -> None:
+    talk = ("# T\n\n## Rust?\n\nUsually not, if kept dry. Oil them twice a year to be sure. "
+            "Build. Most rust comes from damp sheds and salty air.\n\n"
+            "Level Typical pay\nJunior widget engineers earn $61,000 a year\n"
+            "Senior widget engineers earn $98,500 a year\n")
+    _, blocks = _blocks(talk)
+    scored = [Scored(b, p, i, [], 0.0) for b in blocks for i, p in enumerate(b.pieces)]
+    first = [s for s in scored if s.text.startswith("Usually")]
+    # the next sentence joins a short verdict; a fragment ("Build.") ends the line
+    assert [s.text for s in _read_on(first, scored, 30)] == [
+        "Usually not, if kept dry.", "Oil them twice a year to be sure."]
+    # a table's next row is another point, never the same line
+    row = [s for s in scored if s.text.startswith("Junior")]
+    assert [s.text for s in _read_on(row, scored, 30)] == [
+        "Junior widget engineers earn $61,000 a year"]
 
 
 def test_answers_never_lead_with_a_question_or_a_lead_in(widget_bot: CareerBot) -> None:
