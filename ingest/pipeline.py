@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -359,8 +359,10 @@ def pipeline_config(settings: Settings) -> dict[str, Any]:
 
 
 @contextmanager
-def ingest_lock(settings: Settings) -> Iterator[None]:
-    """One ingest at a time per data dir: a second one fails at once with a clear message.
+def ingest_lock(settings: Settings, wait: float = 0) -> Iterator[None]:
+    """One ingest at a time per data dir: a second one fails with a clear message, at once
+    (a command line run) or after waiting up to `wait` seconds (an upload queues behind
+    the ingest before it instead of being lost).
 
     The lock file lives in the data dir, so it covers every process on this machine; in
     server mode with app replicas on several machines, run ingest from one place (a job).
@@ -368,7 +370,7 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(settings.data_dir / "ingest.lock")
     try:
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=wait)
     except Timeout:
         raise IngestError(
             f"another ingest is running on {settings.data_dir}; wait for it to finish"
@@ -391,6 +393,19 @@ def run_ingest(settings: Settings, store: Store, embedder: Embedder,
             chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
             progress=progress,
         )
+
+
+def corpus_ingest(settings: Settings, store: Store, embedder: Embedder,
+                  progress: Progress | None = None) -> Callable[[], IngestReport]:
+    """The incremental ingest of the configured corpus, to run under `ingest_lock` (the
+    guide uploads and the folder watcher call it so)."""
+    def run() -> IngestReport:
+        return ingest_corpus(
+            settings.corpus_dir, store, embedder, config=pipeline_config(settings),
+            chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+            progress=progress,
+        )
+    return run
 
 
 def rebuild(settings: Settings, store: Store, embedder: Embedder,

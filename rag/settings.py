@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated keys; empty: no auth on /v1/*")
     rate_limit_per_minute: int = Field(120, ge=0, description="Per key or client IP; 0: off")
     cors_origins: str = Field("", description="Comma-separated allowed origins; empty: closed")
+    admin_keys: str = Field("", description="Comma-separated keys for /v1/sources writes; "
+                            "empty: admin calls from loopback clients only")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest guide accepted by upload")
+    watch: bool = Field(True, description="serve ingests changes to the corpus folder")
+    watch_debounce_ms: int = Field(1500, ge=50, le=60000)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
