@@ -72,6 +72,12 @@ def open_client(settings: Settings) -> QdrantClient:
         raise
 
 
+def is_local(client: QdrantClient) -> bool:
+    """Whether `client` is embedded Qdrant (in memory or in a folder) rather than a server."""
+    options = client.init_options
+    return options.get("location") == ":memory:" or options.get("path") is not None
+
+
 def doc_point_id(doc_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"careerbot-doc:{doc_id}"))
 
@@ -97,6 +103,7 @@ class Store:
         shard_number: int | None = None,
         replication_factor: int | None = None,
         names: tuple[str, str, str] | None = None,
+        local: bool | None = None,
     ) -> None:
         self.client = client
         self.base = collection
@@ -107,7 +114,10 @@ class Store:
         self.chunks, self.units, self.docs = names or (
             collection, f"{collection}_units", f"{collection}_docs"
         )
-        self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
+        # Embedded Qdrant takes no sharding options and has no payload indexes. Whoever opens
+        # the client knows which it is (Store.open passes it); otherwise the client's public
+        # record of its own arguments says so, read as QdrantClient itself reads them.
+        self.local = is_local(client) if local is None else local
         self._pieces: bool | None = None
 
     @classmethod
@@ -116,6 +126,7 @@ class Store:
             open_client(settings), settings.collection,
             shard_number=settings.qdrant_shard_number or None,
             replication_factor=settings.qdrant_replication_factor or None,
+            local=settings.local_mode,
         )
 
     def close(self) -> None:
@@ -133,7 +144,7 @@ class Store:
         names = tuple(f"{n}__{gen}" for n in self.logical)
         return Store(self.client, self.base, shard_number=self.shard_number,
                      replication_factor=self.replication_factor,
-                     names=names)  # type: ignore[arg-type]
+                     names=names, local=self.local)  # type: ignore[arg-type]
 
     def aliases(self) -> dict[str, str]:
         return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
@@ -196,10 +207,10 @@ class Store:
             sparse_vectors_config={
                 SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
             } if sparse else None,
-            shard_number=None if self._local else self.shard_number,
-            replication_factor=None if self._local else self.replication_factor,
+            shard_number=None if self.local else self.shard_number,
+            replication_factor=None if self.local else self.replication_factor,
         )
-        if not self._local and dim:  # local mode has no payload indexes (it scans)
+        if not self.local and dim:  # local mode has no payload indexes (it scans)
             self.client.create_payload_index(name, "doc_id", models.PayloadSchemaType.KEYWORD)
 
     def ensure(self, dim: int) -> None:
