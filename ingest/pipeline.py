@@ -32,6 +32,7 @@ from rag import sparse
 from rag.blocks import embedded_units, piece_id
 from rag.calibrate import calibrate, offtopic_stats
 from rag.embed import Embedder
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
 
@@ -423,3 +424,15 @@ def rebuild(settings: Settings, store: Store, embedder: Embedder,
 
 def is_stale(settings: Settings, store: Store) -> bool:
     return stale_docs(store, settings.corpus_dir, pipeline_config(settings))
+
+
+def update_index(services: Services, progress: Progress | None = None, *,
+                 full: bool = False) -> IngestReport:
+    """Bring the services' index up to date with the corpus (`full`: rebuild it into a new
+    generation), then `services.reload()`, so the bot answers from what was written. The
+    reload runs after a failed ingest too: part of it may have been written."""
+    try:
+        how = rebuild if full else run_ingest
+        return how(services.settings, services.store, services.embedder, progress)
+    finally:
+        services.reload()

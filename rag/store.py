@@ -179,6 +179,10 @@ class Store:
                 self.client.delete_collection(name)
 
     # ------------------------------------------------------------------ schema
+    def refresh(self) -> None:
+        """Forget what was read about the collections (a rebuild may have changed them)."""
+        self._pieces = None
+
     def has_pieces(self) -> bool:
         """Whether the chunks carry piece vectors (indexes made before them do not)."""
         if self._pieces is None and self.client.collection_exists(self.chunks):

@@ -8,15 +8,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import httpx
-from qdrant_client.http.exceptions import ApiException
-
-from rag.store import StoreError
-
-# What an unreachable or broken store raises mid-question (local and server mode).
-STORE_ERRORS: tuple[type[Exception], ...] = (
-    StoreError, ApiException, httpx.TransportError, ConnectionError, TimeoutError,
-)
+from rag import failures
+from rag.failures import Failure
 
 
 @dataclass(frozen=True)
@@ -63,21 +56,18 @@ def rate_limited(retry_after: float | None = None) -> Problem:
     )
 
 
-def _status(exc: BaseException) -> int | None:
-    for obj in (exc, getattr(exc, "response", None)):
-        code = getattr(obj, "status_code", None)
-        if isinstance(code, int):
-            return code
-    return None
+_NOTES = {"starting": STARTING, "model_failed": INTERNAL, "store_down": STORE_DOWN,
+          "empty_index": EMPTY_INDEX, "internal": INTERNAL}
+
+
+def problem_for(failure: Failure) -> Problem:
+    """The note for a failure (rag.failures names them for the API and the UI alike)."""
+    return rate_limited() if failure.kind == "rate_limited" else _NOTES[failure.kind]
 
 
 def classify(exc: BaseException) -> Problem:
     """The note for an exception raised while answering."""
-    if _status(exc) == 429 or "ratelimit" in type(exc).__name__.lower():
-        return rate_limited()
-    if isinstance(exc, STORE_ERRORS):
-        return STORE_DOWN
-    return INTERNAL
+    return problem_for(failures.classify(exc))
 
 
 class RateLimiter:
