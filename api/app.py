@@ -115,7 +115,7 @@ def create_app(
     app.add_middleware(ApiCORS, origins=parse_list(settings.cors_origins))
     # Every /v1 route: API key (when configured) and rate limit. Routes are added to the
     # app itself, not through include_router, so each is a plain APIRoute in app.routes.
-    v1 = [_guard_dependency(Guard(settings))]
+    v1 = [_guard_dependency(Guard(settings, services.limiter))]
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

@@ -1,9 +1,10 @@
 """The composition root: one `Services` per process, built from the one `Settings`.
 
-The store, the embedder, the retriever, the answerer and the bot are built here and
-nowhere else. The command line, the API, the chat UI, eval and the benchmarks each receive
-a `Services` and take what they need from it, so they agree on the configuration (an LLM
-endpoint, the prefetch depth...) and share one bot, whose caches serve every request.
+The store, the embedder, the retriever, the answerer, the bot and the rate limiter are
+built here and nowhere else. The command line, the API, the chat UI, eval and the
+benchmarks each receive a `Services` and take what they need from it, so they agree on the
+configuration (an LLM endpoint, the prefetch depth...), share one bot, whose caches serve
+every request, and count a client's requests against one budget.
 
 Building one opens nothing and loads nothing: the store opens on first use (or by
 `connect()`, which the API's lifespan calls), the model on first use (or by `load_model()`).
@@ -32,6 +33,7 @@ from rag.answer import Answerer, AnswerModel
 from rag.chat import CareerBot, build_bot
 from rag.embed import Embedder
 from rag.failures import EMPTY_INDEX, STORE_ERRORS, Failure
+from rag.ratelimit import RateLimiter
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Store
@@ -48,10 +50,13 @@ class Services:
         store: Store | None = None,
         answer_model: AnswerModel | None = None,
         reopen_interval: float = 5.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         """`embedder` and `store` replace what the settings name (tests, eval's temporary
         index); a store handed in belongs to the caller, who closes it."""
         self.settings = settings
+        # One budget per client for every interface of the process (rag.ratelimit).
+        self.limiter = limiter or RateLimiter(settings.rate_limit_per_minute)
         self.embedder: Embedder = (embedder if embedder is not None
                                    else embed.embedder_for(settings))
         self.answer_model = answer_model  # None: the shipped, fitted one
@@ -68,7 +73,8 @@ class Services:
         """The same settings and model over another store (eval's temporary index), which
         stays the caller's."""
         return Services(self.settings, embedder=self.embedder, store=store,
-                        answer_model=answer_model, reopen_interval=self.reopen_interval)
+                        answer_model=answer_model, reopen_interval=self.reopen_interval,
+                        limiter=self.limiter)
 
     # ------------------------------------------------------------------ store
     def connect(self) -> Store:

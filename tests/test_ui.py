@@ -18,6 +18,7 @@ from qdrant_client import QdrantClient
 from api.app import create_app
 from ingest.pipeline import ingest_corpus
 from rag.chat import CareerBot
+from rag.ratelimit import RateLimiter
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
@@ -359,13 +360,13 @@ def test_rate_limit(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     assert "Too many questions" in chat[-1]["content"] and "seconds" in chat[-1]["content"]
 
 
-def test_rate_limiter_window() -> None:
-    lim = errors.RateLimiter(2, window=60)
-    assert lim.check("a", now=0) is None and lim.check("a", now=1) is None
-    assert lim.check("a", now=2) == pytest.approx(58)
-    assert lim.check("b", now=2) is None  # per client
-    assert lim.check("a", now=60.5) is None
-    assert errors.RateLimiter(0).check("a") is None  # 0: off
+def test_rate_limiter() -> None:
+    lim = RateLimiter(2)
+    assert lim.hit("a") is None and lim.hit("a") is None
+    wait = lim.hit("a")
+    assert wait is not None and 0 < wait <= 60
+    assert lim.hit("b") is None  # per client
+    assert all(RateLimiter(0).hit("a") is None for _ in range(5))  # 0: off
 
 
 def test_empty_question_changes_nothing(tmp_path: Path) -> None:
@@ -419,3 +420,25 @@ def test_mounted_at_root_after_the_api(indexed: tuple[Path, Store], tmp_path: Pa
         ui = app.state.careerbot_ui
         assert ui.services is app.state.services
         assert len(ui.guide_choices()) == 4
+
+
+def test_one_address_has_one_budget_across_ui_and_api(
+        indexed: tuple[Path, Store], tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=indexed[0], collection="test",
+                        rate_limit_per_minute=3)
+    app = create_app(settings, store=indexed[1], embedder=FakeEmbedder())
+    ui: ChatUI = app.state.careerbot_ui
+
+    def ui_chat(host: str) -> str:
+        steps = list(ui.ask("How long does it take?", [], None, gr.Request(client={"host": host})))
+        return str(steps[-1][0][-1]["content"])
+
+    with TestClient(app, client=("10.1.2.3", 50000)) as c:
+        assert c.post("/v1/chat", json={"message": "Do I need a degree?"}).status_code == 200
+        assert "Too many questions" not in ui_chat("10.1.2.3")
+        assert c.post("/v1/chat", json={"message": "Do I need a degree?"}).status_code == 200
+        # three used, one way or the other: both interfaces refuse this address now
+        assert "Too many questions" in ui_chat("10.1.2.3")
+        r = c.post("/v1/chat", json={"message": "Do I need a degree?"})
+        assert r.status_code == 429 and r.headers["retry-after"]
+        assert "Too many questions" not in ui_chat("10.9.9.9")  # another address

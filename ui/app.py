@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag.ratelimit import address_key
 from rag.services import Services
 from ui import errors
 from ui.errors import Problem
@@ -78,20 +79,22 @@ def _messages(turns: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 
 def _client_key(request: gr.Request | None) -> str:
-    client = getattr(request, "client", None)
-    host = getattr(client, "host", None)
-    return str(host or getattr(request, "session_hash", None) or "local")
+    """The client's budget key: its address, spelled as the API spells it, so one address
+    has one budget across the UI and the API."""
+    host = getattr(getattr(request, "client", None), "host", None)
+    if host:
+        return address_key(str(host))
+    return f"session:{getattr(request, 'session_hash', None) or 'local'}"
 
 
 class ChatUI:
-    """The callbacks, with what they share: the process's services (store, model, bot),
-    the feedback file and the rate limiter."""
+    """The callbacks, with what they share: the process's services (store, model, bot,
+    rate limiter) and the feedback file."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.settings = services.settings
         self.feedback = FeedbackLog(self.settings.data_dir / FILE_NAME)
-        self.limiter = errors.RateLimiter(self.settings.rate_limit_per_minute)
 
     def problem(self) -> Problem | None:
         """Why a question cannot be answered now, or None."""
@@ -147,7 +150,7 @@ class ChatUI:
                         answer=p.message)
             return _messages(turns), turns, gr.skip(), ""
 
-        wait = self.limiter.check(_client_key(request))
+        wait = self.services.limiter.hit(_client_key(request))
         if wait is not None:
             yield fail(errors.rate_limited(wait))
             return

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 
 from rag import failures
@@ -69,29 +66,3 @@ def classify(exc: BaseException) -> Problem:
     """The note for an exception raised while answering."""
     return problem_for(failures.classify(exc))
 
-
-class RateLimiter:
-    """At most `per_minute` questions per key (client address) in any 60 s; 0: no limit."""
-
-    def __init__(self, per_minute: int, window: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, key: str, now: float | None = None) -> float | None:
-        """None when allowed (and counted), else the seconds until the next is allowed."""
-        if self.per_minute <= 0:
-            return None
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= self.window:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return self.window - (now - hits[0])
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients
-                for k in [k for k, v in self._hits.items() if not v or now - v[-1] > self.window]:
-                    del self._hits[k]
-            return None
