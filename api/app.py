@@ -41,6 +41,7 @@ from api.schemas import (
 )
 from api.security import ApiCORS, Guard, bearer, parse_list
 from rag.embed import Embedder
+from rag.schema import DocRecord
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Hit, Store, StoreError
@@ -156,7 +157,7 @@ def create_app(
         dependencies=v1,
         summary="One document with its full text (passage offsets index into it)",
     )
-    async def source(doc_id: str, services: ServicesDep) -> dict[str, Any]:
+    async def source(doc_id: str, services: ServicesDep) -> DocRecord:
         store = await run_in_threadpool(require_store, services)
         doc = await run_in_threadpool(store.get_doc, doc_id)
         if doc is None:
