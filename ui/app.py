@@ -103,8 +103,10 @@ class ChatUI:
         except Exception as e:
             log.warning("ui: store check failed: %s", e)
             return errors.classify(e)
-        if failure is not None and failure.kind in ("store_down", "model_failed"):
+        if failure is not None and failure.kind == "store_down":
             log.warning("ui: %s", failure.detail)
+        elif failure is not None and failure.kind == "model_failed":
+            log.error("ui: %s", failure.detail)
         return errors.problem_for(failure) if failure is not None else None
 
     def guide_choices(self) -> list[tuple[str, str]]:
