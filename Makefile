@@ -32,6 +32,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python -m eval.imports
 
 bench: install
 	$(BIN)/python -m eval.bench

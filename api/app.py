@@ -2,8 +2,8 @@
 
 Layout: ops routes (/healthz, /readyz) are open; every /v1 route carries the `v1`
 dependencies (API key when configured, rate limit; see api.security); the chat UI is
-mounted at "/" last. Route modules expose `add_routes(app, dependencies)`; a sub-app
-mounts before the UI and reads the runtime from `app.state.rt` (set by the lifespan).
+mounted at "/" last. Route modules expose `add_routes(app, dependencies)`. The app serves from
+one `rag.services.Services`, which the UI receives too (it never sees this app's state).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Security, params
@@ -25,10 +24,11 @@ from api import chat, errors, openai_compat
 from api.errors import ApiError
 from api.runtime import (
     EMPTY_INDEX,
-    Runtime,
-    RuntimeDep,
+    ServicesDep,
     readiness,
     require_answerable,
+    require_model,
+    require_store,
     unknown_sources,
 )
 from api.schemas import (
@@ -40,7 +40,9 @@ from api.schemas import (
     SourceText,
 )
 from api.security import ApiCORS, Guard, bearer, parse_list
-from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.embed import Embedder
+from rag.schema import DocRecord
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import Hit, Store, StoreError
 
@@ -51,15 +53,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 log = logging.getLogger("careerbot.api")
 
-__all__ = ["EMPTY_INDEX", "Runtime", "create_app", "unknown_sources"]
+__all__ = ["EMPTY_INDEX", "create_app", "unknown_sources"]
 
 _ERRORS = chat.ERRORS
 
 
-def _search(rt: Runtime, req: SearchRequest) -> list[Hit]:
-    require_answerable(rt, req.sources)
-    return rt.retriever().search(
-        req.query, top_k=req.top_k or rt.settings.top_k, mode=req.mode, sources=req.sources
+def _search(services: Services, req: SearchRequest) -> list[Hit]:
+    require_answerable(services, req.sources)
+    return services.retriever.search(
+        req.query, top_k=req.top_k or services.settings.top_k, mode=req.mode,
+        sources=req.sources,
     )
 
 
@@ -74,30 +77,31 @@ def _guard_dependency(guard: Guard) -> params.Security:
 
 
 def create_app(
-    settings: Settings, *, store: Store | None = None, embedder: Embedder | None = None
+    settings: Settings, *, store: Store | None = None, embedder: Embedder | None = None,
+    services: Services | None = None,
 ) -> FastAPI:
+    """The API with the chat UI mounted at "/", serving from `services` (built from
+    `settings`, with `store` and `embedder` when given, unless handed in). The lifespan
+    opens the store and loads the model; it closes only what it built."""
+    own = services is None
+    if services is None:
+        services = Services(settings, store=store, embedder=embedder)
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
-        emb = embedder if embedder is not None else SentenceTransformerEmbedder(
-            settings.resolved_embed_model(), settings.embed_batch_size
-        )
-        if store is not None:
-            rt = Runtime(settings, emb, store)
-        else:
-            rt = Runtime(settings, emb, None, reopen=partial(Store.open, settings))
-            try:
-                rt.attach(await run_in_threadpool(Store.open, settings))
-            except StoreError as e:
-                rt.store_error = str(e)
-                log.error("store unavailable (retrying on requests): %s", e)
-        if not getattr(emb, "loaded", True):
-            # In the background so /healthz answers while the model loads (seconds on CPU).
-            threading.Thread(target=rt.load_model, name="model-load", daemon=True).start()
-        app.state.rt = rt  # for mounted sub-apps (the UI), which get no lifespan state
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         try:
-            yield {"rt": rt}
+            await run_in_threadpool(services.connect)
+        except StoreError as e:
+            log.error("store unavailable (retrying on requests): %s", e)
+        if not services.model_loaded:
+            # In the background so /healthz answers while the model loads (seconds on CPU).
+            threading.Thread(target=services.load_model, name="model-load",
+                             daemon=True).start()
+        try:
+            yield {"services": services}
         finally:
-            rt.close()
+            if own:
+                services.close()
 
     app = FastAPI(
         title="careerbot",
@@ -112,7 +116,7 @@ def create_app(
     app.add_middleware(ApiCORS, origins=parse_list(settings.cors_origins))
     # Every /v1 route: API key (when configured) and rate limit. Routes are added to the
     # app itself, not through include_router, so each is a plain APIRoute in app.routes.
-    v1 = [_guard_dependency(Guard(settings))]
+    v1 = [_guard_dependency(Guard(settings, services.limiter))]
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -122,8 +126,8 @@ def create_app(
         "/readyz", tags=["ops"], response_model=Ready, responses={503: _ERRORS[503]},
         summary="Readiness: model loaded, store reachable, index non-empty",
     )
-    async def readyz(rt: RuntimeDep) -> Ready | JSONResponse:
-        reason, chunks, documents = await run_in_threadpool(readiness, rt)
+    async def readyz(services: ServicesDep) -> Ready | JSONResponse:
+        reason, chunks, documents = await run_in_threadpool(readiness, services)
         if reason:
             return errors.error_response(503, "not_ready", reason)
         return Ready(chunks=chunks, documents=documents)
@@ -132,9 +136,9 @@ def create_app(
         "/v1/search", tags=["search"], response_model=SearchResponse, responses=_ERRORS,
         dependencies=v1, summary="Rank passages of the guides for a query",
     )
-    async def search(req: SearchRequest, rt: RuntimeDep) -> dict[str, Any]:
-        rt.require_model()
-        hits = await run_in_threadpool(_search, rt, req)
+    async def search(req: SearchRequest, services: ServicesDep) -> dict[str, Any]:
+        require_model(services)
+        hits = await run_in_threadpool(_search, services, req)
         return {"results": [h.to_dict() for h in hits]}
 
     @app.get(
@@ -142,8 +146,8 @@ def create_app(
         responses={k: _ERRORS[k] for k in (401, 429, 503)}, dependencies=v1,
         summary="List the indexed documents",
     )
-    async def sources(rt: RuntimeDep) -> dict[str, Any]:
-        store = await run_in_threadpool(rt.require_store)
+    async def sources(services: ServicesDep) -> dict[str, Any]:
+        store = await run_in_threadpool(require_store, services)
         return {"sources": await run_in_threadpool(store.list_docs)}
 
     @app.get(
@@ -153,8 +157,8 @@ def create_app(
         dependencies=v1,
         summary="One document with its full text (passage offsets index into it)",
     )
-    async def source(doc_id: str, rt: RuntimeDep) -> dict[str, Any]:
-        store = await run_in_threadpool(rt.require_store)
+    async def source(doc_id: str, services: ServicesDep) -> DocRecord:
+        store = await run_in_threadpool(require_store, services)
         doc = await run_in_threadpool(store.get_doc, doc_id)
         if doc is None:
             raise ApiError(
@@ -168,5 +172,6 @@ def create_app(
     # Last: the chat UI's mount at "/" takes every path no route above matched.
     from ui.app import mount_ui
 
-    mount_ui(app, settings)
+    mount_ui(app, services)
+    app.state.services = services
     return app

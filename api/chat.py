@@ -17,9 +17,10 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool
 
-from api.errors import STORE_ERRORS, ApiError, store_unavailable_message
-from api.runtime import Runtime, RuntimeDep, require_answerable
+from api.errors import ApiError, rate_limited_message, store_unavailable_message
+from api.runtime import ServicesDep, prepare_bot
 from api.schemas import ChatRequest, ChatResponse, ErrorBody
+from rag import failures
 from rag.chat import CareerBot
 
 log = logging.getLogger("careerbot.api")
@@ -44,23 +45,16 @@ _STREAM_DOC = (
 )
 
 
-def prepare_bot(rt: Runtime, sources: Sequence[str] | None) -> CareerBot:
-    """The bot, once the model, the store, the index and `sources` are fine (else 4xx/503).
-
-    Blocking (store calls): run it in a worker thread.
-    """
-    rt.require_model()
-    require_answerable(rt, sources)
-    return rt.require_bot()
-
-
 def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
     """(status, {code, message}) for an exception raised while answering."""
     if isinstance(exc, ApiError):
         return exc.status, {"code": exc.code, "message": exc.message}
-    if isinstance(exc, STORE_ERRORS):
+    failure = failures.classify(exc)
+    if failure.kind == "store_down":
         log.warning("store error while streaming: %r", exc)
         return 503, {"code": "store_unavailable", "message": store_unavailable_message(exc)}
+    if failure.kind == "rate_limited":
+        return 429, {"code": "rate_limited", "message": rate_limited_message()}
     log.error("error while streaming an answer", exc_info=exc)
     return 500, {"code": "internal", "message": "the answer failed midway (logged on the "
                  "server); retry, and report it if it keeps happening"}
@@ -106,8 +100,8 @@ async def _chat_stream(bot: CareerBot, req: ChatRequest) -> AsyncIterator[Server
             yield _sse(kind, value)
 
 
-async def chat(req: ChatRequest, rt: RuntimeDep) -> Any:
-    bot = await run_in_threadpool(prepare_bot, rt, req.sources)
+async def chat(req: ChatRequest, services: ServicesDep) -> Any:
+    bot = await run_in_threadpool(prepare_bot, services, req.sources)
     if req.stream:
         return EventSourceResponse(_chat_stream(bot, req), ping=SSE_PING_SECONDS, sep="\n")
     answer = await run_in_threadpool(

@@ -1,9 +1,10 @@
-"""The `careerbot` command. Settings are read from the environment here, once, and passed down."""
+"""The `careerbot` command. Settings are read from the environment here, once; every command
+receives the process's `Services` (rag.services) built from them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -14,12 +15,9 @@ from pydantic import ValidationError
 from api.app import EMPTY_INDEX, create_app, unknown_sources
 from api.errors import STORE_ERRORS
 from eval.cli import run_eval
-from ingest.pipeline import IngestError, IngestReport, is_stale, rebuild, run_ingest
-from ingest.progress import Progress, progress_for
-from rag import embed
-from rag.chat import build_bot
-from rag.embed import Embedder
-from rag.retrieve import QdrantRetriever
+from ingest.pipeline import IngestError, IngestReport, is_stale, update_index
+from ingest.progress import progress_for
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import Hit, Mode, Store
 
@@ -45,26 +43,28 @@ def fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def opened_store(settings: Settings) -> Iterator[Store]:
-    """The store, closed on exit; expected failures inside become one-line errors."""
+def opened_store(services: Services) -> Iterator[Store]:
+    """The services' store, opened now and closed on exit; expected failures inside become
+    one-line errors."""
     try:
-        store = Store.open(settings)
         try:
-            yield store
+            yield services.store
         finally:
-            store.close()
+            services.close()
     except EXPECTED_ERRORS as e:
         fail(str(e) or type(e).__name__)
 
 
 @app.callback()
-def _settings(ctx: typer.Context) -> None:
+def _services(ctx: typer.Context) -> None:
     try:
-        ctx.obj = Settings()
+        settings = Settings()
     except ValidationError as e:
         fail("invalid CAREERBOT_* setting: " + "; ".join(
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
         ))
+    # Opens nothing and loads no model yet: each command takes what it uses.
+    ctx.obj = Services(settings)
 
 
 def _print_report(report: IngestReport) -> None:
@@ -84,7 +84,7 @@ def _print_report(report: IngestReport) -> None:
 @app.command()
 def ingest(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Index the corpus folder; only new or changed guides are embedded."""
-    _index(ctx.obj, run_ingest, as_json, quiet)
+    _index(ctx.obj, False, as_json, quiet)
 
 
 @app.command()
@@ -94,32 +94,29 @@ def reindex(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = Fals
     Queries keep being served from the old index during the rebuild; if it fails, the old
     index stays live. Use it after changing the model or to compact a long-lived index.
     """
-    _index(ctx.obj, rebuild, as_json, quiet)
+    _index(ctx.obj, True, as_json, quiet)
 
 
-def _index(settings: Settings,
-           how: Callable[[Settings, Store, Embedder, Progress | None], IngestReport],
-           as_json: bool, quiet: bool) -> None:
-    with opened_store(settings) as store:
-        report = how(settings, store, embed.embedder_for(settings), progress_for(quiet=quiet))
+def _index(services: Services, full: bool, as_json: bool, quiet: bool) -> None:
+    with opened_store(services):
+        report = update_index(services, progress_for(quiet=quiet), full=full)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_report(report)
 
 
-def _retrieve(settings: Settings, query: str, top_k: int, mode: Mode,
+def _retrieve(services: Services, query: str, top_k: int, mode: Mode,
               sources: list[str] | None) -> list[Hit]:
     query = query.strip()
     if not query:
         fail("the query is empty")
-    with opened_store(settings) as store:
+    with opened_store(services) as store:
         if store.count() == 0:
             fail(f"the {EMPTY_INDEX}")
         if sources and (problem := unknown_sources(store, sources)):
             fail(problem)
-        retriever = QdrantRetriever(store, embed.embedder_for(settings), settings.prefetch_k)
-        return retriever.search(query, top_k=top_k, mode=mode, sources=sources)
+        return services.retriever.search(query, top_k=top_k, mode=mode, sources=sources)
 
 
 def _excerpt(text: str, limit: int = 300) -> str:
@@ -139,8 +136,8 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the passages that best match QUERY."""
-    settings: Settings = ctx.obj
-    hits = _retrieve(settings, query, top_k or settings.top_k, mode, source)
+    services: Services = ctx.obj
+    hits = _retrieve(services, query, top_k or services.settings.top_k, mode, source)
     if as_json:
         typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, indent=2))
         return
@@ -181,18 +178,17 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the guides, with numbered sources."""
-    settings: Settings = ctx.obj
+    services: Services = ctx.obj
     question = question.strip()
     if not question:
         fail("the question is empty")
     turns = _load_history(history)
-    with opened_store(settings) as store:
+    with opened_store(services) as store:
         if store.count() == 0:
             fail(f"the {EMPTY_INDEX}")
         if source and (problem := unknown_sources(store, source)):
             fail(problem)
-        bot = build_bot(settings, store, embed.embedder_for(settings))
-        answer = bot.ask(question, turns, sources=source)
+        answer = services.bot.ask(question, turns, sources=source)
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -218,20 +214,20 @@ def serve(
     """Serve the HTTP API, ingesting first when the index is empty or out of date."""
     import uvicorn
 
-    settings: Settings = ctx.obj
+    services: Services = ctx.obj
+    settings = services.settings
     # One store for ingest and app: the embedded store's folder is locked to one client.
-    with opened_store(settings) as store:
-        embedder = embed.embedder_for(settings)
+    with opened_store(services) as store:
         if store.count() == 0 or is_stale(settings, store):
             typer.echo("index is empty or out of date; ingesting...")
             try:
-                _print_report(run_ingest(settings, store, embedder, progress_for()))
+                _print_report(update_index(services, progress_for()))
             except IngestError as e:
                 if store.count() == 0:
                     raise
                 typer.echo(f"warning: ingest failed ({e}); serving the existing index", err=True)
         uvicorn.run(
-            create_app(settings, store=store, embedder=embedder),
+            create_app(settings, services=services),
             host=host or settings.host, port=port or settings.port,
         )
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from qdrant_client.http.exceptions import ApiException
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag.store import StoreError
+# One list of store errors for the API and the UI (rag.failures): each answers them as
+# "the store is unavailable", here with 503 store_unavailable.
+from rag.failures import STORE_ERRORS
 
 log = logging.getLogger("careerbot.api")
-
-# What an unreachable or broken store raises mid-request, in local and server mode.
-STORE_ERRORS: tuple[type[Exception], ...] = (
-    StoreError, ApiException, httpx.TransportError, ConnectionError,
-)
 
 
 MAX_BODY_BYTES = 64 * 1024
@@ -33,6 +28,10 @@ TOO_LARGE = f"request body is larger than {MAX_BODY_BYTES // 1024} KiB; send a s
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
 _OPENAI_TYPES = {401: "authentication_error", 403: "permission_error",
                  429: "rate_limit_error", 503: "server_error", 500: "server_error"}
+
+
+def openai_type(status: int) -> str:
+    return _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
 def is_openai_path(path: str) -> bool:
@@ -51,7 +50,7 @@ def error_response(status: int, code: str, message: str, *, headers: dict[str, s
                    = None, openai: bool = False, param: str | None = None) -> JSONResponse:
     body: dict[str, object] = {"code": code, "message": message}
     if openai:
-        body |= {"type": _OPENAI_TYPES.get(status, "invalid_request_error"), "param": param}
+        body |= {"type": openai_type(status), "param": param}
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -122,6 +121,11 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("store error on %s %s: %r", request.method, request.url.path, exc)
     return _respond(request, 503, "store_unavailable", store_unavailable_message(exc),
                     headers={"Retry-After": "5"})
+
+
+def rate_limited_message(per_minute: int | None = None, wait: int | None = None) -> str:
+    limit = f" of {per_minute} requests per minute" if per_minute else ""
+    return f"rate limit{limit} exceeded; " + (f"retry in {wait} s" if wait else "retry later")
 
 
 def store_unavailable_message(exc: BaseException) -> str:

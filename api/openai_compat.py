@@ -20,9 +20,9 @@ from fastapi import FastAPI, params
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.chat import ERRORS, SSE_PING_SECONDS, answer_events, prepare_bot
-from api.errors import ApiError
-from api.runtime import RuntimeDep
+from api.chat import ERRORS, SSE_PING_SECONDS, answer_events
+from api.errors import ApiError, openai_type
+from api.runtime import ServicesDep, prepare_bot
 from api.schemas import (
     HISTORY_MAX_TURNS,
     QUERY_MAX_CHARS,
@@ -168,16 +168,15 @@ async def _completion_stream(
                 yield ServerSentEvent(data=json.dumps(body))
         elif kind == "error":
             status, err = value
-            err = {**err, "type": "server_error" if status >= 500 else "invalid_request_error",
-                   "param": None}
+            err = {**err, "type": openai_type(status), "param": None}
             yield ServerSentEvent(data=json.dumps({"error": err}, ensure_ascii=False))
     yield ServerSentEvent(data="[DONE]")
 
 
-async def chat_completions(req: ChatCompletionRequest, rt: RuntimeDep) -> Any:
+async def chat_completions(req: ChatCompletionRequest, services: ServicesDep) -> Any:
     _check_model(req.model)
     question, history = question_and_history(req.messages)
-    bot = await run_in_threadpool(prepare_bot, rt, None)
+    bot = await run_in_threadpool(prepare_bot, services, None)
     if req.stream:
         return EventSourceResponse(_completion_stream(bot, req, question, history),
                                    ping=SSE_PING_SECONDS, sep="\n")

@@ -3,11 +3,11 @@
 `Guard` backs a dependency on every /v1 route: it checks `Authorization: Bearer <key>`
 when keys are configured, then counts the request against the caller's budget.
 
-Rate limiting uses the `limits` library (the engine behind slowapi) with a moving window in
-process memory. slowapi itself is not used: it wants a decorator and a `request` argument
-on every endpoint and answers 429 in its own body shape, whereas one dependency given to
-every /v1 route raises our ApiError (with Retry-After). Memory storage
-means the budget is per process; several replicas would each allow the full rate.
+Rate limiting uses the process's one `rag.ratelimit.RateLimiter` (the `limits` library,
+moving window, in memory), the same the chat UI counts its questions with, so a client
+address has one budget across both. slowapi is not used: it wants a decorator and a
+`request` argument on every endpoint and answers 429 in its own body shape, whereas one
+dependency given to every /v1 route raises our ApiError (with Retry-After).
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import time
 from collections.abc import Sequence
 
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError
+from api.errors import ApiError, rate_limited_message
+from rag.ratelimit import RateLimiter, address_key
 from rag.settings import Settings
 
 bearer = HTTPBearer(
@@ -41,11 +38,9 @@ def parse_list(value: str) -> list[str]:
 
 
 class Guard:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
         self._keys = [k.encode() for k in parse_list(settings.api_keys)]
-        self.per_minute = settings.rate_limit_per_minute
-        self._item = RateLimitItemPerMinute(max(1, self.per_minute))
-        self._limiter = MovingWindowRateLimiter(MemoryStorage()) if self.per_minute else None
+        self.limiter = limiter
 
     @property
     def auth_required(self) -> bool:
@@ -78,15 +73,12 @@ class Guard:
         return "key:" + hashlib.sha256(creds.credentials.encode()).hexdigest()[:16]
 
     def limit(self, who: str) -> None:
-        if self._limiter is None or self._limiter.hit(self._item, who):
+        left = self.limiter.hit(who)
+        if left is None:
             return
-        reset = self._limiter.get_window_stats(self._item, who).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
-        raise ApiError(
-            429, "rate_limited",
-            f"rate limit of {self.per_minute} requests per minute exceeded; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+        wait = max(1, math.ceil(left))
+        raise ApiError(429, "rate_limited", rate_limited_message(self.limiter.per_minute, wait),
+                       headers={"Retry-After": str(wait)})
 
     def check(self, request: Request, creds: HTTPAuthorizationCredentials | None) -> None:
         try:
@@ -100,7 +92,7 @@ class Guard:
 def _client_ip(request: Request) -> str:
     # The peer address; behind a reverse proxy, uvicorn's --proxy-headers (with
     # --forwarded-allow-ips) makes it the client's.
-    return "ip:" + (request.client.host if request.client else "unknown")
+    return address_key(request.client.host if request.client else None)
 
 
 API_PATHS = ("/v1/", "/healthz", "/readyz", "/openapi.json", "/docs", "/redoc")

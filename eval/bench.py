@@ -22,34 +22,31 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> int:
     from eval.dataset import load_items
     from eval.retrieval import evaluate_retrieval
-    from ingest.pipeline import run_ingest
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.retrieve import QdrantRetriever
+    from ingest.pipeline import update_index
+    from ingest.progress import progress_for
+    from rag.services import Services
     from rag.settings import Settings
-    from rag.store import Store
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp))
-        emb = SentenceTransformerEmbedder(
-            settings.resolved_embed_model(), settings.embed_batch_size
-        )
+        # The process's settings (an LLM endpoint included) with a data dir of its own.
+        services = Services(Settings(data_dir=Path(tmp)))
+        settings, emb = services.settings, services.embedder
         step("loading the model")
         t = time.perf_counter()
-        emb.load()
+        if not services.load_model():
+            raise SystemExit(str(services.model_problem()))
         out["model_load_s"] = round(time.perf_counter() - t, 2)
-        store = Store.open(settings)
-
-        from ingest.progress import progress_for
+        store = services.store
 
         step("ingesting the guides from scratch")
         t = time.perf_counter()
-        first = run_ingest(settings, store, emb, progress_for())
+        first = update_index(services, progress_for())
         out["ingest_scratch_s"] = round(time.perf_counter() - t, 2)
         out["ingest_scratch"] = first.to_dict()
         step("ingesting again, nothing changed")
         t = time.perf_counter()
-        again = run_ingest(settings, store, emb)
+        again = update_index(services)
         out["ingest_unchanged_s"] = round(time.perf_counter() - t, 4)
         out["ingest_unchanged_embedded"] = again.embedded
         # What ingest embeds per chunk (chunks + answer-block pieces, headings and blocks)
@@ -69,7 +66,7 @@ def main() -> int:
 
         items = [it for it in load_items() if it.split != "test"]  # test: run once, by eval
         queries = [it.question for it in items]
-        retriever = QdrantRetriever(store, emb, settings.prefetch_k)
+        retriever = services.retriever
         retriever.search("warm up", top_k=5)  # builds the speller, warms caches
         for q in queries[:5]:
             emb.embed_query(q)
@@ -89,9 +86,7 @@ def main() -> int:
                     xs.append((time.perf_counter() - t) * 1000)
         step("answer latency")
         # Whole answers (retrieve + compose), warm, in process, as configured.
-        from rag.chat import build_bot
-
-        bot = build_bot(settings, store, emb)
+        bot = services.bot
         bot.ask("warm up")
         ask: list[float] = []
         enc2: list[float] = []
@@ -120,7 +115,7 @@ def main() -> int:
             quality[split] = {m: r["metrics"] for m, r in res["modes"].items()}
             quality[split]["questions"] = res["questions"]
         out["retrieval"] = quality
-        store.close()
+        services.close()
 
     print(json.dumps(out, indent=2))
     r = out

@@ -17,9 +17,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval.stats import step, summary
+
+if TYPE_CHECKING:
+    from rag.embed import Embedder
+    from rag.services import Services
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -58,7 +62,7 @@ def write_synthetic(dst: Path, sentences: list[str], target_chunks: int, seed: i
 class TimedEmbedder:
     """Passes through to the real embedder and adds up the time spent embedding."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.seconds = 0.0
         self.texts = 0
@@ -75,10 +79,9 @@ class TimedEmbedder:
             self.texts += len(texts)
 
 
-def query_latency(store: Any, emb: Any, queries: list[str], rounds: int = 3) -> dict[str, float]:
-    from rag.retrieve import QdrantRetriever
-
-    r = QdrantRetriever(store, emb)
+def query_latency(services: Services, queries: list[str], rounds: int = 3
+                  ) -> dict[str, float]:
+    r = services.retriever
     r.search("warm up", top_k=5)
     xs = []
     for _ in range(rounds):
@@ -95,40 +98,38 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from eval.dataset import load_items
-    from ingest.pipeline import ingest_corpus, pipeline_config
+    from ingest.pipeline import update_index
     from ingest.progress import progress_for
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.services import Services
     from rag.settings import Settings
-    from rag.store import Store
 
     repo = Path(__file__).resolve().parent.parent
     out: dict[str, Any] = {}
     queries = [it.question for it in load_items() if it.split != "test"][:30]
     with tempfile.TemporaryDirectory() as tmp:
         tmpd = Path(tmp)
-        small = Settings(data_dir=tmpd / "small", corpus_dir=repo / "corpus")
-        emb = SentenceTransformerEmbedder(small.resolved_embed_model(), small.embed_batch_size)
-        emb.load()
-        cfg = pipeline_config(small)
+        small = Services(Settings(data_dir=tmpd / "small", corpus_dir=repo / "corpus"))
+        if not small.load_model():
+            raise SystemExit(str(small.model_problem()))
 
         step("the four guides: ingest and query latency")
-        store = Store.open(small)
-        ingest_corpus(small.corpus_dir, store, emb, config=cfg)
-        out["small"] = {"chunks": store.count(), "query": query_latency(store, emb, queries)}
-        store.close()
+        update_index(small)
+        out["small"] = {"chunks": small.store.count(), "query": query_latency(small, queries)}
+        small.close()
 
         sents = sentences_of_guides(repo / "corpus")
         corpus = tmpd / "synthetic"
         out["synthetic_docs"] = write_synthetic(corpus, sents, args.chunks)
 
-        large = Settings(data_dir=tmpd / "large", corpus_dir=corpus)
-        store = Store.open(large)
-        timed = TimedEmbedder(emb)
+        # The same model, timed, over a store and corpus of their own.
+        timed = TimedEmbedder(small.embedder)
+        large = Services(small.settings.model_copy(
+            update={"data_dir": tmpd / "large", "corpus_dir": corpus}), embedder=timed)
         step(f"the synthetic corpus of {args.chunks} chunks: ingest (progress below)")
         t = time.perf_counter()
-        report = ingest_corpus(corpus, store, timed, config=cfg, progress=progress_for())
+        report = update_index(large, progress_for())
         secs = time.perf_counter() - t
-        n = store.count()
+        n = large.store.count()
         out["large"] = {
             "chunks": n,
             "units": report.units_embedded,
@@ -139,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             "embed_s": round(timed.seconds, 1),
             "raw_embed_texts_per_s": round(timed.texts / timed.seconds, 1),
             "ingest_vs_embedding_limit": round(timed.seconds / secs, 3),
-            "query": query_latency(store, emb, queries),
+            "query": query_latency(large, queries),
         }
-        store.close()
+        large.close()
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["query_p50_large_vs_small"] = round(
         out["large"]["query"]["p50_ms"] / out["small"]["query"]["p50_ms"], 2

@@ -1,4 +1,5 @@
-"""`careerbot eval`: retrieval and answer evaluation (registered by api.cli)."""
+"""`careerbot eval`: retrieval and answer evaluation (registered by api.cli, which hands it
+the process's `Services` as the context object; the user's index is never opened)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from eval.report import compare_runs, headline, load_run, write_run
 from eval.run import EvalError, evaluate_beir, evaluate_ours, parse_modes
 from ingest.parse import ParseError, parse_bytes
 from ingest.pipeline import IngestError, corpus_files, doc_id_for
-from rag import embed
+from rag.services import Services
 from rag.settings import Settings
 
 Split = Literal["train", "dev", "test", "all"]
@@ -97,7 +98,8 @@ def run_eval(
     The corpus is ingested into a temporary in-memory store (your index is not touched);
     a run folder with report.md, results.json and chart.png is written.
     """
-    settings: Settings = ctx.obj
+    services: Services = ctx.obj
+    settings = services.settings
     if compare is not None:
         try:
             a, b = load_run(compare[0]), load_run(compare[1])
@@ -113,12 +115,10 @@ def run_eval(
             _validate(settings, dataset, beir)
             return
         mode_list = parse_modes(modes)
-        embedder = embed.embedder_for(settings)
         if beir is not None:
-            result = evaluate_beir(settings, embedder, load_beir(beir), modes=mode_list, k=k,
-                                   log=_log)
+            result = evaluate_beir(services, load_beir(beir), modes=mode_list, k=k, log=_log)
         else:
-            result = evaluate_ours(settings, embedder, dataset=dataset, modes=mode_list,
+            result = evaluate_ours(services, dataset=dataset, modes=mode_list,
                                    split=split or "all", k=k, answers=not no_answers, log=_log)
         folder = write_run(result, out or settings.data_dir / "eval-runs")
     except (EvalError, DatasetError, BeirError, IngestError, OSError) as e:

@@ -33,24 +33,8 @@ def score_run(qrels: Sequence[Qrel], run: Sequence[ScoredDoc], query_ids: Sequen
             for name in NAMES.values()}
 
 
-def all_chunks(store: Store) -> list[tuple[str, str, int, int]]:
-    """(chunk_id, doc_id, start, end) of every chunk in the store."""
-    out = []
-    offset = None
-    while True:
-        points, offset = store.client.scroll(
-            store.chunks, limit=1024, offset=offset, with_payload=["doc_id", "start", "end"],
-            with_vectors=False,
-        )
-        for p in points:
-            pl = p.payload or {}
-            out.append((str(p.id), str(pl["doc_id"]), int(pl["start"]), int(pl["end"])))
-        if offset is None:
-            return out
-
-
 def qrels_for(items: Sequence[Item], texts: dict[str, str], store: Store) -> list[Qrel]:
-    chunks = all_chunks(store)
+    chunks = store.chunk_spans()
     qrels = []
     for it in items:
         for d, a, b in spans(it, texts):

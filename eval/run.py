@@ -36,9 +36,8 @@ from eval.stats import summary
 from ingest.pipeline import IngestReport, ingest_corpus, pipeline_config
 from ingest.progress import progress_for
 from rag.answer import Answer, AnswerModel
-from rag.chat import build_bot
 from rag.embed import Embedder
-from rag.retrieve import QdrantRetriever
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import MODES, Store
 
@@ -151,8 +150,7 @@ def section_names(split: str, items: Sequence[Item]) -> list[str]:
 
 
 def evaluate_ours(
-    settings: Settings,
-    embedder: Embedder,
+    services: Services,
     *,
     dataset: Path = DEFAULT_SET,
     modes: Sequence[str] = DEFAULT_MODES,
@@ -164,8 +162,10 @@ def evaluate_ours(
     log: Callable[[str], None] = lambda s: None,
     answer_model: AnswerModel | None = None,
 ) -> dict[str, Any]:
-    """Ingest `settings.corpus_dir` into a temporary store and evaluate our question set
-    (with another fitted answer model when one is given: the gate's own test uses it)."""
+    """Ingest the corpus folder into a temporary store and evaluate our question set with
+    the services' settings and model (and another fitted answer model when one is given:
+    the gate's own test uses it)."""
+    settings, embedder = services.settings, services.embedder
     items = select_split(load_items(dataset), split)
     if not items:
         raise EvalError(f"{dataset} has no questions in split {split!r}")
@@ -178,8 +178,8 @@ def evaluate_ours(
         if problems:
             raise EvalError(f"{dataset} does not match the corpus ({len(problems)} problems; "
                             "run `careerbot eval --validate`):\n  " + "\n  ".join(problems))
-        bot = build_bot(settings, st, embedder, answer_model=answer_model)
-        retriever = bot.retriever
+        run = services.over(st, answer_model=answer_model)
+        bot, retriever = run.bot, run.retriever
         answerable = [it for it in items if it.answerable and it.evidence]
         qrels = qrels_for(answerable, texts, st)
         relevant: dict[str, set[str]] = {}
@@ -261,8 +261,7 @@ def _answer_section(subset: Sequence[Item], got: dict[str, Answer], texts: dict[
 
 
 def evaluate_beir(
-    settings: Settings,
-    embedder: Embedder,
+    services: Services,
     beir: BeirSet,
     *,
     modes: Sequence[str] = DEFAULT_MODES,
@@ -273,6 +272,7 @@ def evaluate_beir(
 ) -> dict[str, Any]:
     """Ingest a BEIR corpus with our pipeline into a temporary store and score its queries
     against the qrels (by BEIR doc id). No answers: BEIR sets carry no facts to check."""
+    settings, embedder = services.settings, services.embedder
     qids = beir.evaluated_queries()
     if not qids:
         raise EvalError(f"{beir.name}: no query has a relevant document in the qrels")
@@ -283,7 +283,7 @@ def evaluate_beir(
         mapping = write_corpus(beir, Path(tmp))
         log(f"ingesting {len(mapping)} BEIR documents into a temporary store...")
         report = _ingest(Path(tmp), st, embedder, settings, progress)
-        retriever = QdrantRetriever(st, embedder, settings.prefetch_k)
+        retriever = services.over(st).retriever
         retriever.search("warm up", top_k=k)
         runs: dict[str, list[ScoredDoc]] = {m: [] for m in modes}
         search_ms: dict[str, list[float]] = {m: [] for m in modes}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.text import item_marker, long_words, title_case
+
 
 class ParseError(ValueError):
     """The file cannot be turned into a guide; the message says why."""
@@ -107,16 +109,15 @@ class _Builder:
 
 # ---------------------------------------------------------------- plain text / transcript
 
-_BULLET = re.compile(r"^\s*(?:[•\-\*▪◦‣●]|\d{1,2}[.)])\s+")
 _END_PUNCT = tuple('.!?:;,"”’)…')
 
 
 def _looks_like_heading(line: str) -> bool:
     s = line.strip()
-    if not s or len(s) > 80 or _BULLET.match(line):
+    if not s or len(s) > 80 or item_marker(s):
         return False
     # FAQ-style headings end in "?"; a question in sentence case is body text.
-    question = s.endswith("?") and _title_case(s)
+    question = s.endswith("?") and title_case(s)
     if s.endswith(_END_PUNCT) and not question:
         return False
     first = next((c for c in s if c.isalnum()), "")
@@ -124,16 +125,7 @@ def _looks_like_heading(line: str) -> bool:
         return False
     # Long sentence-case lines are image captions or alt text, not headings: real headings
     # in these guides are short or Title Case.
-    return len(_long_words(s)) < 5 or _title_case(s)
-
-
-def _long_words(s: str) -> list[str]:
-    return [w for w in re.findall(r"[^\W\d_]+", s) if len(w) > 3]
-
-
-def _title_case(s: str) -> bool:
-    words = _long_words(s)
-    return bool(words) and sum(w[0].isupper() for w in words) * 2 >= len(words)
+    return len(long_words(s)) < 5 or title_case(s)
 
 
 def parse_plain_text(text: str) -> tuple[str, list[Section], str]:
@@ -156,7 +148,7 @@ def parse_plain_text(text: str) -> tuple[str, list[Section], str]:
             flush()
             continue
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if _BULLET.match(line):
+        if item_marker(line.lstrip()):
             flush()
             b.block(line.strip(), item=True)
         elif (

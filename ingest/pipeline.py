@@ -28,10 +28,12 @@ from qdrant_client import models
 from ingest.chunk import Chunk, chunk_document
 from ingest.parse import ParsedDocument, ParseError, parse_bytes
 from ingest.progress import NoProgress, Progress
-from rag import sparse
+from rag import schema, sparse
 from rag.blocks import embedded_units, piece_id
 from rag.calibrate import calibrate, offtopic_stats
 from rag.embed import Embedder
+from rag.schema import DocRecord
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
 
@@ -125,23 +127,23 @@ class _Pending:
     model: str
 
 
-def _record(p: _Pending, doc: ParsedDocument, n_chunks: int, fp: str) -> dict[str, Any]:
+def _record(p: _Pending, doc: ParsedDocument, n_chunks: int, fp: str) -> DocRecord:
     e = p.entry
-    return {
-        "doc_id": p.doc_id,
-        "file": p.path.name,
-        "title": e.get("title") or doc.title,
-        "url": e.get("url") or doc.url,
-        "publisher": e.get("publisher"),
-        "date": e.get("date") or doc.date,
-        "format": doc.format,
-        "chars": len(doc.text),
-        "chunks": n_chunks,
-        "fingerprint": fp,
-        "model": p.model,
-        "pipeline": PIPELINE_VERSION,
-        "text": doc.text,
-    }
+    return DocRecord(
+        doc_id=p.doc_id,
+        file=p.path.name,
+        title=e.get("title") or doc.title,
+        url=e.get("url") or doc.url,
+        publisher=e.get("publisher"),
+        date=e.get("date") or doc.date,
+        format=doc.format,
+        chars=len(doc.text),
+        chunks=n_chunks,
+        fingerprint=fp,
+        model=p.model,
+        pipeline=PIPELINE_VERSION,
+        text=doc.text,
+    )
 
 
 def stale_docs(store: Store, corpus_dir: Path, config: dict[str, Any]) -> bool:
@@ -318,8 +320,7 @@ def _write_document(store: Store, embedder: Embedder, plan: _Plan, report: Inges
         _point(c, v, [unit_vec[u] for u in inside[c.chunk_id] if u in unit_vec] or [v])
         for c, v in zip(new, vectors, strict=False)))
     store.upsert(store.units, (
-        models.PointStruct(id=uid, vector={"dense": v},
-                           payload={"doc_id": p.doc_id, "start": a, "end": b})
+        schema.unit_point(uid, p.doc_id, a, b, v)
         for (uid, (_, a, b)), v in zip(new_units, vectors[len(new):], strict=True)
     ))
     stale = sorted(have_chunks - {c.chunk_id for c in chunks})
@@ -336,16 +337,10 @@ def _write_document(store: Store, embedder: Embedder, plan: _Plan, report: Inges
 
 
 def _point(c: Chunk, dense: list[float], pieces: list[list[float]]) -> models.PointStruct:
-    idx, vals = sparse.doc_vector(c.embed_text)
-    return models.PointStruct(
-        id=c.chunk_id,
-        vector={"dense": dense, "sparse": models.SparseVector(indices=idx, values=vals),
-                "pieces": pieces},
-        payload={
-            "doc_id": c.doc_id, "title": c.title, "section": c.section,
-            "start": c.start, "end": c.end, "text": c.text,
-            "blocks": [b.to_payload() for b in c.blocks],
-        },
+    return schema.chunk_point(
+        c.chunk_id,
+        schema.chunk_payload(c.doc_id, c.title, c.section, c.start, c.end, c.text, c.blocks),
+        dense, sparse.doc_vector(c.embed_text), pieces,
     )
 
 
@@ -438,3 +433,15 @@ def rebuild(settings: Settings, store: Store, embedder: Embedder,
 
 def is_stale(settings: Settings, store: Store) -> bool:
     return stale_docs(store, settings.corpus_dir, pipeline_config(settings))
+
+
+def update_index(services: Services, progress: Progress | None = None, *,
+                 full: bool = False) -> IngestReport:
+    """Bring the services' index up to date with the corpus (`full`: rebuild it into a new
+    generation), then `services.reload()`, so the bot answers from what was written. The
+    reload runs after a failed ingest too: part of it may have been written."""
+    try:
+        how = rebuild if full else run_ingest
+        return how(services.settings, services.store, services.embedder, progress)
+    finally:
+        services.reload()

@@ -13,27 +13,29 @@ every ingest that changed something, so it follows the corpus and the model.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 from rag.embed import Embedder
+from rag.schema import IndexMeta
 from rag.store import Store
 from rag.vocab import vocab
 
 
-def calibrate(store: Store, embedder: Embedder, model_id: str) -> dict[str, Any]:
+def calibrate(store: Store, embedder: Embedder, model_id: str) -> IndexMeta:
     probes = list(vocab()["offtopic_probes"])
     sims = [store.nearest_unit(embedder.embed_query(p)) for p in probes]
-    record = {
-        "offtopic_mean": round(statistics.fmean(sims), 6),
-        "offtopic_std": round(statistics.pstdev(sims), 6),
-        "probes": len(probes),
-        "model": model_id,
-    }
+    record = IndexMeta(
+        offtopic_mean=round(statistics.fmean(sims), 6),
+        offtopic_std=round(statistics.pstdev(sims), 6),
+        probes=len(probes),
+        model=model_id,
+    )
     store.put_meta(record)
     return record
 
 
-def offtopic_stats(meta: dict[str, Any], model_id: str) -> tuple[float, float] | None:
+def offtopic_stats(meta: Mapping[str, Any], model_id: str) -> tuple[float, float] | None:
     """(mean, std) when the index was calibrated with this model, else None."""
     if meta.get("model") != model_id or "offtopic_mean" not in meta:
         return None

@@ -116,6 +116,6 @@ class SentenceTransformerEmbedder:
 
 
 def embedder_for(settings: Settings) -> Embedder:
-    """The embedder the settings name (loaded lazily, on first use). Both command lines get
-    theirs here, so they need not import each other; tests replace this function."""
+    """The embedder the settings name (loaded lazily, on first use). `Services` gets it
+    here, for every interface; tests replace this function."""
     return SentenceTransformerEmbedder(settings.resolved_embed_model(), settings.embed_batch_size)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+from rag.text import typed_sentences
+
 _TAGS = re.compile(r"</?\s*(?:context|system|instructions?|prompt|assistant|user|im_start|im_end)"
                    r"[^>]*>|\[/?(?:INST|SYS)\]|<\|[^|>]*\|>", re.IGNORECASE)
 _INJECTION = re.compile(
@@ -30,12 +31,8 @@ _INJECTION = re.compile(
 )
 
 
-def split_sentences(text: str) -> list[str]:
-    return [s for s in (p.strip() for p in _SENTENCE.split(text)) if s]
-
-
 def injection_sentences(text: str) -> list[str]:
-    return [s for s in split_sentences(_TAGS.sub(" ", text)) if _INJECTION.search(s)]
+    return [s for s in typed_sentences(_TAGS.sub(" ", text)) if _INJECTION.search(s)]
 
 
 def clean_query(text: str) -> str:
@@ -46,7 +43,7 @@ def clean_query(text: str) -> str:
     """
     stripped = _TAGS.sub(" ", text)
     kept = []
-    for s in split_sentences(stripped):
+    for s in typed_sentences(stripped):
         if not _INJECTION.search(s):
             kept.append(s)
             continue

@@ -11,24 +11,32 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from qdrant_client import QdrantClient, models
 
 from rag.blocks import Block
+from rag.schema import (
+    DENSE,
+    DOC_ID,
+    DOC_TEXT,
+    PIECES,
+    SPAN_FIELDS,
+    SPARSE,
+    DocRecord,
+    IndexMeta,
+    read_chunk,
+    read_span,
+)
 from rag.settings import Settings
 
-DENSE = "dense"
-SPARSE = "sparse"
-# Each chunk also holds the vectors of the answer-block pieces inside it, compared by
-# MaxSim: the chunk's best single sentence for the question. Qdrant fuses it with the
-# chunk-level dense and sparse lists; a chunk whose one sentence answers the question is
-# found even when the rest of it is about something else.
-PIECES = "pieces"
+# Payloads and vector names are rag.schema's. Each chunk also holds the vectors of the
+# answer-block pieces inside it (PIECES), compared by MaxSim: the chunk's best single
+# sentence for the question. Qdrant fuses it with the chunk-level dense and sparse lists; a
+# chunk whose one sentence answers the question is found even when the rest of it is about
+# something else.
 Mode = Literal["hybrid", "dense", "sparse"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "sparse")
-
-DOC_FIELDS = ("doc_id", "title", "url", "publisher", "date", "format", "chars", "chunks", "file")
 
 
 class StoreError(RuntimeError):
@@ -72,6 +80,12 @@ def open_client(settings: Settings) -> QdrantClient:
         raise
 
 
+def is_local(client: QdrantClient) -> bool:
+    """Whether `client` is embedded Qdrant (in memory or in a folder) rather than a server."""
+    options = client.init_options
+    return options.get("location") == ":memory:" or options.get("path") is not None
+
+
 def doc_point_id(doc_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"careerbot-doc:{doc_id}"))
 
@@ -97,6 +111,7 @@ class Store:
         shard_number: int | None = None,
         replication_factor: int | None = None,
         names: tuple[str, str, str] | None = None,
+        local: bool | None = None,
     ) -> None:
         self.client = client
         self.base = collection
@@ -107,7 +122,10 @@ class Store:
         self.chunks, self.units, self.docs = names or (
             collection, f"{collection}_units", f"{collection}_docs"
         )
-        self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
+        # Embedded Qdrant takes no sharding options and has no payload indexes. Whoever opens
+        # the client knows which it is (Store.open passes it); otherwise the client's public
+        # record of its own arguments says so, read as QdrantClient itself reads them.
+        self.local = is_local(client) if local is None else local
         self._pieces: bool | None = None
 
     @classmethod
@@ -116,6 +134,7 @@ class Store:
             open_client(settings), settings.collection,
             shard_number=settings.qdrant_shard_number or None,
             replication_factor=settings.qdrant_replication_factor or None,
+            local=settings.local_mode,
         )
 
     def close(self) -> None:
@@ -133,7 +152,7 @@ class Store:
         names = tuple(f"{n}__{gen}" for n in self.logical)
         return Store(self.client, self.base, shard_number=self.shard_number,
                      replication_factor=self.replication_factor,
-                     names=names)  # type: ignore[arg-type]
+                     names=names, local=self.local)  # type: ignore[arg-type]
 
     def aliases(self) -> dict[str, str]:
         return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
@@ -168,6 +187,10 @@ class Store:
                 self.client.delete_collection(name)
 
     # ------------------------------------------------------------------ schema
+    def refresh(self) -> None:
+        """Forget what was read about the collections (a rebuild may have changed them)."""
+        self._pieces = None
+
     def has_pieces(self) -> bool:
         """Whether the chunks carry piece vectors (indexes made before them do not)."""
         if self._pieces is None and self.client.collection_exists(self.chunks):
@@ -196,11 +219,11 @@ class Store:
             sparse_vectors_config={
                 SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
             } if sparse else None,
-            shard_number=None if self._local else self.shard_number,
-            replication_factor=None if self._local else self.replication_factor,
+            shard_number=None if self.local else self.shard_number,
+            replication_factor=None if self.local else self.replication_factor,
         )
-        if not self._local and dim:  # local mode has no payload indexes (it scans)
-            self.client.create_payload_index(name, "doc_id", models.PayloadSchemaType.KEYWORD)
+        if not self.local and dim:  # local mode has no payload indexes (it scans)
+            self.client.create_payload_index(name, DOC_ID, models.PayloadSchemaType.KEYWORD)
 
     def ensure(self, dim: int) -> None:
         """Create the collections if missing (a first generation behind the aliases when
@@ -223,42 +246,43 @@ class Store:
         self._create(self.docs, None)
 
     # ------------------------------------------------------------------ documents
-    def list_docs(self, with_text: bool = False) -> list[dict[str, Any]]:
+    def list_docs(self, with_text: bool = False) -> list[DocRecord]:
         if not self.client.collection_exists(self.docs):
             return []
-        out: list[dict[str, Any]] = []
+        out: list[DocRecord] = []
         offset = None
-        include = True if with_text else models.PayloadSelectorExclude(exclude=["text"])
+        include = True if with_text else models.PayloadSelectorExclude(exclude=[DOC_TEXT])
         while True:
             points, offset = self.client.scroll(
                 self.docs, limit=256, offset=offset, with_payload=include, with_vectors=False
             )
-            out.extend(dict(p.payload or {}) for p in points if str(p.id) != META_ID)
+            out.extend(cast(DocRecord, dict(p.payload or {})) for p in points
+                       if str(p.id) != META_ID)
             if offset is None:
                 break
         return sorted(out, key=lambda d: d.get("doc_id", ""))
 
-    def get_meta(self) -> dict[str, Any]:
+    def get_meta(self) -> IndexMeta:
         """The index's own record (calibration); empty when none was written."""
         if not self.client.collection_exists(self.docs):
             return {}
         got = self.client.retrieve(self.docs, [META_ID], with_payload=True)
-        return dict(got[0].payload or {}) if got else {}
+        return cast(IndexMeta, dict(got[0].payload or {})) if got else {}
 
-    def put_meta(self, record: dict[str, Any]) -> None:
+    def put_meta(self, record: IndexMeta) -> None:
         self.client.upsert(self.docs, [models.PointStruct(id=META_ID, vector={},
-                                                          payload=record)])
+                                                          payload=dict(record))])
 
-    def get_doc(self, doc_id: str) -> dict[str, Any] | None:
+    def get_doc(self, doc_id: str) -> DocRecord | None:
         if not self.client.collection_exists(self.docs):
             return None
         got = self.client.retrieve(self.docs, [doc_point_id(doc_id)], with_payload=True)
-        return dict(got[0].payload or {}) if got else None
+        return cast(DocRecord, dict(got[0].payload or {})) if got else None
 
-    def put_doc(self, record: dict[str, Any]) -> None:
+    def put_doc(self, record: DocRecord) -> None:
         self.client.upsert(
             self.docs, [models.PointStruct(id=doc_point_id(record["doc_id"]), vector={},
-                                           payload=record)]
+                                           payload=dict(record))]
         )
 
     def delete_doc(self, doc_id: str) -> int:
@@ -273,7 +297,7 @@ class Store:
     @staticmethod
     def _doc_filter(doc_ids: Sequence[str]) -> models.Filter:
         return models.Filter(
-            must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))]
+            must=[models.FieldCondition(key=DOC_ID, match=models.MatchAny(any=list(doc_ids)))]
         )
 
     def count(self, doc_id: str | None = None) -> int:
@@ -295,6 +319,21 @@ class Store:
             ids.update(str(p.id) for p in points)
             if offset is None:
                 return ids
+
+    def chunk_spans(self) -> list[tuple[str, str, int, int]]:
+        """(chunk_id, doc_id, start, end) of every chunk."""
+        if not self.client.collection_exists(self.chunks):
+            return []
+        out: list[tuple[str, str, int, int]] = []
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.chunks, limit=1024, offset=offset, with_payload=list(SPAN_FIELDS),
+                with_vectors=False,
+            )
+            out.extend((str(p.id), *read_span(p.payload)) for p in points)
+            if offset is None:
+                return out
 
     def upsert(
         self, collection: str, points: Iterable[models.PointStruct], batch: int = 256
@@ -379,19 +418,10 @@ class Store:
             )
         hits = []
         for p in res.points:
-            pl = p.payload or {}
-            hits.append(
-                Hit(
-                    doc_id=str(pl.get("doc_id", "")),
-                    chunk_id=str(p.id),
-                    title=str(pl.get("title", "")),
-                    section=str(pl.get("section", "")),
-                    text=str(pl.get("text", "")),
-                    start=int(pl.get("start", 0)),
-                    end=int(pl.get("end", 0)),
-                    score=float(p.score),
-                    blocks=tuple(Block.from_payload(str(pl.get("doc_id", "")), b)
-                                 for b in pl.get("blocks", [])),
-                )
-            )
+            chunk, blocks = read_chunk(p.payload)
+            hits.append(Hit(
+                doc_id=chunk["doc_id"], chunk_id=str(p.id), title=chunk["title"],
+                section=chunk["section"], text=chunk["text"], start=chunk["start"],
+                end=chunk["end"], score=float(p.score), blocks=blocks,
+            ))
         return hits

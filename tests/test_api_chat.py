@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from qdrant_client.http.exceptions import ResponseHandlingException
 
 from api.app import create_app
-from api.runtime import Runtime
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import FakeEmbedder
@@ -181,18 +181,17 @@ def test_chat_stream_events(client: TestClient) -> None:
 
 
 def test_chat_stream_failure_midway_is_an_error_event(client: TestClient) -> None:
-    rt: Runtime = client.app.state.rt  # type: ignore[attr-defined]
-    assert rt.bot is not None
+    bot = client.app.state.services.bot  # type: ignore[attr-defined]
 
     class Broken:
         def answer(self, *_: Any) -> Any:
             raise ZeroDivisionError("secret detail")
 
-    rt.bot._answerer = Broken()
+    bot._answerer = Broken()
     try:
         r = client.post("/v1/chat", json={"message": QUESTION, "stream": True})
     finally:
-        rt.bot._answerer = None
+        bot._answerer = None
     assert r.status_code == 200
     events = sse_events(r.text)
     assert [k for k, _ in events] == ["meta", "error"]
@@ -239,14 +238,15 @@ def test_locked_store_recovers_without_restart(settings: Settings) -> None:
     try:
         app = create_app(settings, embedder=FakeEmbedder())
         with TestClient(app) as c:
-            rt: Runtime = app.state.rt
-            rt.reopen_interval = 0  # retry on every request, not every 5 s
+            services: Services = app.state.services
+            services.reopen_interval = 0  # retry on every request, not every 5 s
             assert "in use" in assert_error(c.post("/v1/chat", json={"message": "x"}), 503,
                                             "not_ready")
             holder.close()
             msg = assert_error(c.post("/v1/chat", json={"message": "x"}), 503, "not_ready")
             assert "index is empty" in msg  # reopened: now it is the (empty) index talking
-            assert rt.store is not None and rt.bot is not None and rt.bot.store is rt.store
+            store = services.current_store()
+            assert store is not None and services.bot.store is store
             assert c.get("/v1/sources").json() == {"sources": []}
     finally:
         holder.close()
@@ -270,12 +270,12 @@ def test_empty_index_and_model_loading(settings: Settings, memory_store: Store) 
 
 
 def test_one_bot_per_app(client: TestClient) -> None:
-    rt: Runtime = client.app.state.rt  # type: ignore[attr-defined]
-    bot = rt.bot
-    assert bot is not None and rt.retriever() is bot.retriever
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    bot = services.bot
+    assert services.retriever is bot.retriever
     client.post("/v1/chat", json={"message": QUESTION})
     client.post("/v1/search", json={"query": QUESTION})
-    assert rt.bot is bot and bot._docs is not None  # its caches filled and kept
+    assert services.bot is bot and bot._docs is not None  # its caches filled and kept
 
 
 class SlowEmbedder(FakeEmbedder):

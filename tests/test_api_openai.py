@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.openai_compat import sources_text
-from api.runtime import Runtime
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import FakeEmbedder, free_port
@@ -185,14 +184,13 @@ def test_errors_in_openai_shape(oai: openai.OpenAI, kwargs: dict[str, Any], stat
 
 
 def test_failure_midway_raises_in_the_client(oai: openai.OpenAI, app: FastAPI) -> None:
-    rt: Runtime = app.state.rt
-    assert rt.bot is not None
+    bot = app.state.services.bot
 
     class Broken:
         def answer(self, *_: Any) -> Any:
             raise RuntimeError("secret detail")
 
-    rt.bot._answerer = Broken()
+    bot._answerer = Broken()
     try:
         with pytest.raises(openai.APIError) as info:
             list(ask(oai, stream=True))
@@ -200,7 +198,7 @@ def test_failure_midway_raises_in_the_client(oai: openai.OpenAI, app: FastAPI) -
         with pytest.raises(openai.InternalServerError):
             ask(oai)
     finally:
-        rt.bot._answerer = None
+        bot._answerer = None
 
 
 def test_concurrent_clients(base_url: str) -> None:

@@ -17,6 +17,7 @@ from eval.gate import THRESHOLDS, gate_failures
 from eval.report import CHART, REPORT, RESULTS, compare_runs, load_run, write_run
 from eval.run import EvalError, evaluate_beir, evaluate_ours, parse_modes, score_run
 from ingest.parse import parse_bytes
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import Hit, Store
 from tests.conftest import FakeEmbedder
@@ -82,8 +83,8 @@ def test_doc_ranking_keeps_each_doc_once_at_its_best_rank() -> None:
 
 def test_evaluate_beir_tiny(memory_store: Store, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    res = evaluate_beir(settings, FakeEmbedder(), load_beir(BEIR_TINY), store=memory_store,
-                        progress=False)
+    res = evaluate_beir(Services(settings, embedder=FakeEmbedder()), load_beir(BEIR_TINY),
+                        store=memory_store, progress=False)
     assert res["kind"] == "beir" and res["ingest"]["documents"] == 8
     assert res["ingest"]["failed"] == []
     sec = res["splits"]["test"]
@@ -136,8 +137,8 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shutil.copytree(Path(__file__).resolve().parent.parent / "corpus", corpus)
     settings = Settings(data_dir=tmp / "data", corpus_dir=corpus)
     store = Store(QdrantClient(":memory:"), "eval")
-    return evaluate_ours(settings, FakeEmbedder(), modes=("sparse", "hybrid"), store=store,
-                         progress=False)
+    return evaluate_ours(Services(settings, embedder=FakeEmbedder()), modes=("sparse", "hybrid"),
+                         store=store, progress=False)
 
 
 def test_evaluate_ours_sections_and_traces(ours: dict[str, Any]) -> None:

@@ -16,9 +16,8 @@ import pytest
 from eval.gate import MODE, SPLIT, gate_failures
 from eval.run import evaluate_ours
 from rag.answer import AnswerModel, default_model
-from rag.embed import SentenceTransformerEmbedder
+from rag.services import Services
 from rag.settings import Settings
-from rag.store import Store
 from tests.conftest import CORPUS
 
 
@@ -27,15 +26,17 @@ def run_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     # the extractive answerer, whatever CAREERBOT_LLM_* the environment holds
     settings = Settings(data_dir=tmp_path_factory.mktemp("gate"), corpus_dir=CORPUS,
                         llm_base_url="")
-    emb = SentenceTransformerEmbedder(settings.resolved_embed_model(), settings.embed_batch_size)
-    store = Store.open(settings)
+    services = Services(settings)  # the real model, as `careerbot eval` runs it
+    # The run's own store in the temp data dir (not the default in-memory one), opened by
+    # the services.
+    store = services.store
 
     def run(model: AnswerModel | None = None) -> dict[str, Any]:
-        return evaluate_ours(settings, emb, split=SPLIT, modes=(MODE,), store=store,
+        return evaluate_ours(services, split=SPLIT, modes=(MODE,), store=store,
                              progress=False, answer_model=model)
 
     yield run
-    store.close()
+    services.close()
 
 
 @pytest.mark.integration

@@ -22,9 +22,11 @@ from qdrant_client import QdrantClient
 from ingest.pipeline import ingest_corpus
 from rag.answer import Answer, Question
 from rag.chat import CareerBot, build_bot
-from rag.llm import LLMAnswerer, sentences, ungrounded_figures
+from rag.llm import LLMAnswerer
 from rag.settings import Settings
 from rag.store import Hit, Store
+from rag.text import answer_sentences as sentences
+from rag.text import ungrounded_figures
 from tests.conftest import CORPUS, FakeEmbedder
 
 CFG = {"model": "fake", "chunk_tokens": 160, "overlap": 24}

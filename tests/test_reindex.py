@@ -83,3 +83,18 @@ def test_concurrent_ingest_is_refused(settings: Settings, memory_store: Store) -
         with pytest.raises(IngestError, match="another ingest is running"):
             run_ingest(settings, memory_store, FakeEmbedder())
     assert run_ingest(settings, memory_store, FakeEmbedder()).documents.added == 4
+
+
+def test_store_knows_embedded_from_server(settings: Settings, memory_store: Store) -> None:
+    from qdrant_client import QdrantClient
+
+    assert memory_store.local and memory_store.generation().local
+    opened = Store.open(settings)  # embedded, in a folder
+    try:
+        assert opened.local
+    finally:
+        opened.close()
+    # A server client connects lazily, so nothing needs to listen on the port.
+    remote = Store(QdrantClient(url="http://127.0.0.1:9", timeout=1), "x")
+    assert not remote.local and not remote.generation().local
+    assert Store(QdrantClient(":memory:"), "x", local=False).local is False  # as told

@@ -8,18 +8,18 @@ import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from qdrant_client import QdrantClient
 
 from api.app import create_app
 from ingest.pipeline import ingest_corpus
 from rag.chat import CareerBot
+from rag.ratelimit import RateLimiter
+from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import CORPUS, FakeEmbedder
@@ -188,15 +188,25 @@ class SpyBot(CareerBot):
         yield from super().stream(question, history, top_k=top_k, sources=sources)
 
 
-def _runtime(store: Store | None, **kw: Any) -> SimpleNamespace:
-    return SimpleNamespace(store=store, embedder=FakeEmbedder(), store_error="down",
-                           model_problem=lambda: None, **kw)
+class WithBot(Services):
+    """Services that answer with a given bot (a spy, or one that fails on purpose)."""
+
+    def __init__(self, settings: Settings, store: Store, bot: CareerBot) -> None:
+        super().__init__(settings, store=store, embedder=FakeEmbedder())
+        self._given = bot
+
+    @property
+    def bot(self) -> CareerBot:
+        return self._given
 
 
-def _ui(tmp_path: Path, rt: Any, **settings: Any) -> ChatUI:
-    app = FastAPI()
-    app.state.rt = rt
-    return ChatUI(app, Settings(data_dir=tmp_path / "data", **settings))
+def _ui(tmp_path: Path, store: Store | None, *, bot: CareerBot | None = None,
+        embedder: Any = None, **settings: Any) -> ChatUI:
+    s = Settings(data_dir=tmp_path / "data", **settings)
+    if bot is not None:
+        assert store is not None
+        return ChatUI(WithBot(s, store, bot))
+    return ChatUI(Services(s, store=store, embedder=embedder or FakeEmbedder()))
 
 
 def _final(ui: ChatUI, question: str, turns: list[dict[str, Any]] | None = None,
@@ -212,7 +222,7 @@ def _final(ui: ChatUI, question: str, turns: list[dict[str, Any]] | None = None,
 
 def test_ask_streams_an_answer_with_sources(tmp_path: Path,
                                             indexed: tuple[Path, Store]) -> None:
-    ui = _ui(tmp_path, _runtime(indexed[1]))
+    ui = _ui(tmp_path, indexed[1])
     chat, turns, sources = _final(ui, "What does an ML engineer earn?")
     assert [m["role"] for m in chat] == ["user", "assistant"]
     turn = turns[0]
@@ -226,7 +236,7 @@ def test_ask_streams_an_answer_with_sources(tmp_path: Path,
 def test_followup_sends_earlier_questions_and_clear_resets(
         tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     bot = SpyBot(indexed[1])
-    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
+    ui = _ui(tmp_path, indexed[1], bot=bot)
     _, turns, _ = _final(ui, "What does an ML engineer earn?")
     chat, turns, sources = _final(ui, "And in San Francisco?", turns)
     assert len(chat) == 4 and len(turns) == 2
@@ -242,8 +252,8 @@ def test_followup_sends_earlier_questions_and_clear_resets(
 
 def test_guide_filter(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     bot = SpyBot(indexed[1])
-    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
-    ids = [doc_id for _, doc_id in ui.guide_choices(ui.runtime())]
+    ui = _ui(tmp_path, indexed[1], bot=bot)
+    ids = [doc_id for _, doc_id in ui.guide_choices()]
     assert len(ids) == 4
     _, turns, _ = _final(ui, "Which tools should I learn?", guides=ids[2:3])
     assert bot.calls[-1]["sources"] == ids[2:3]
@@ -253,12 +263,13 @@ def test_guide_filter(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
         assert bot.calls[-1]["sources"] is None
 
 
-def test_bot_is_built_once_and_cached_on_the_runtime(
+def test_the_ui_answers_with_the_services_one_bot(
         tmp_path: Path, indexed: tuple[Path, Store]) -> None:
-    rt = _runtime(indexed[1])
-    ui = _ui(tmp_path, rt)
+    ui = _ui(tmp_path, indexed[1])
     _final(ui, "Do I need a degree?")
-    assert isinstance(rt.bot, CareerBot) and ui.bot(rt) is rt.bot
+    bot = ui.services.bot
+    _final(ui, "Do I need a degree?")
+    assert ui.services.bot is bot and bot._docs is not None  # built once, caches kept
 
 
 def test_abstention_in_the_chat(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
@@ -273,26 +284,43 @@ def test_abstention_in_the_chat(tmp_path: Path, indexed: tuple[Path, Store]) -> 
             yield "done", {"answer": text, "citations": [], "intent": "other",
                            "abstained": True, "timings_ms": {"total": 3.0}, "flags": []}
 
-    ui = _ui(tmp_path, _runtime(indexed[1], bot=Abstaining(indexed[1], FakeEmbedder())))
+    ui = _ui(tmp_path, indexed[1], bot=Abstaining(indexed[1], FakeEmbedder()))
     chat, turns, sources = _final(ui, "Best pizza in Naples?")
     assert "cb-abstain" in chat[1]["content"] and NOT_COVERED in chat[1]["content"]
     assert turns[0]["abstained"] and "No passage" in sources
 
 
-@pytest.mark.parametrize(("make_rt", "title"), [
-    (lambda store: None, errors.STARTING.title),
-    (lambda store: _runtime(None), errors.STORE_DOWN.title),
-    (lambda store: _runtime(store, current_store=lambda: None), errors.STORE_DOWN.title),
-    (lambda store: SimpleNamespace(store=store, embedder=FakeEmbedder(),
-                                   model_problem=lambda: "model loading"),
-     errors.STARTING.title),
-    (lambda store: _runtime(Store(QdrantClient(":memory:"), "empty")),
-     errors.EMPTY_INDEX.title),
+class Loading(FakeEmbedder):
+    loaded = False
+
+
+@pytest.mark.parametrize(("case", "title"), [
+    ("model loading", errors.STARTING.title),
+    ("model failed", errors.INTERNAL.title),
+    ("store held by another process", errors.STORE_DOWN.title),
+    ("server unreachable", errors.STORE_DOWN.title),
+    ("empty index", errors.EMPTY_INDEX.title),
 ])
 def test_not_ready_is_a_friendly_note(tmp_path: Path, indexed: tuple[Path, Store],
-                                      make_rt: Any, title: str) -> None:
-    ui = _ui(tmp_path, make_rt(indexed[1]))
-    chat, turns, _ = _final(ui, "How long does it take?")
+                                      case: str, title: str) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    holder = Store.open(settings) if case == "store held by another process" else None
+    try:
+        if case == "model loading":
+            ui = _ui(tmp_path, indexed[1], embedder=Loading())
+        elif case == "model failed":
+            ui = _ui(tmp_path, indexed[1])
+            ui.services.model_error = "OSError: no weights"
+        elif case == "empty index":
+            ui = _ui(tmp_path, Store(QdrantClient(":memory:"), "empty"))
+        elif case == "server unreachable":
+            ui = _ui(tmp_path, None, qdrant_url="http://127.0.0.1:9", qdrant_timeout=1)
+        else:
+            ui = _ui(tmp_path, None)  # the services open the store, which another holds
+        chat, turns, _ = _final(ui, "How long does it take?")
+    finally:
+        if holder is not None:
+            holder.close()
     assert title in chat[1]["content"] and 'role="alert"' in chat[1]["content"]
     assert turns[0]["error"]
 
@@ -311,7 +339,7 @@ def test_errors_while_answering_are_friendly(
         raise exc
 
     monkeypatch.setattr(bot.retriever, "search_prepared", broken)
-    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
+    ui = _ui(tmp_path, indexed[1], bot=bot)
     chat, turns, _ = _final(ui, "How long does it take?")
     html = chat[1]["content"]
     assert title in html
@@ -323,7 +351,7 @@ def test_errors_while_answering_are_friendly(
 
 
 def test_rate_limit(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
-    ui = _ui(tmp_path, _runtime(indexed[1]), rate_limit_per_minute=2)
+    ui = _ui(tmp_path, indexed[1], rate_limit_per_minute=2)
     turns: list[dict[str, Any]] = []
     for _ in range(2):
         _, turns, _ = _final(ui, "How long does it take?", turns)
@@ -332,13 +360,13 @@ def test_rate_limit(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     assert "Too many questions" in chat[-1]["content"] and "seconds" in chat[-1]["content"]
 
 
-def test_rate_limiter_window() -> None:
-    lim = errors.RateLimiter(2, window=60)
-    assert lim.check("a", now=0) is None and lim.check("a", now=1) is None
-    assert lim.check("a", now=2) == pytest.approx(58)
-    assert lim.check("b", now=2) is None  # per client
-    assert lim.check("a", now=60.5) is None
-    assert errors.RateLimiter(0).check("a") is None  # 0: off
+def test_rate_limiter() -> None:
+    lim = RateLimiter(2)
+    assert lim.hit("a") is None and lim.hit("a") is None
+    wait = lim.hit("a")
+    assert wait is not None and 0 < wait <= 60
+    assert lim.hit("b") is None  # per client
+    assert all(RateLimiter(0).hit("a") is None for _ in range(5))  # 0: off
 
 
 def test_empty_question_changes_nothing(tmp_path: Path) -> None:
@@ -349,7 +377,7 @@ def test_empty_question_changes_nothing(tmp_path: Path) -> None:
 
 def test_like_writes_question_answer_and_citations(
         tmp_path: Path, indexed: tuple[Path, Store]) -> None:
-    ui = _ui(tmp_path, _runtime(indexed[1]))
+    ui = _ui(tmp_path, indexed[1])
     _, turns, _ = _final(ui, "What does an ML engineer earn?")
     _, turns, _ = _final(ui, "And in San Francisco?", turns)
     ui.on_like(turns, gr.LikeData(None, {"index": 3, "value": "x", "liked": True}))
@@ -366,7 +394,7 @@ def test_like_writes_question_answer_and_citations(
 
 def test_example_click_asks_it(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     bot = SpyBot(indexed[1])
-    ui = _ui(tmp_path, _runtime(indexed[1], bot=bot))
+    ui = _ui(tmp_path, indexed[1], bot=bot)
     evt = gr.SelectData(None, {"index": 4, "value": {"text": EXAMPLES[4][1]}})
     steps = list(ui.ask_example([], None, evt, None))  # type: ignore[arg-type]
     assert bot.calls[0]["question"] == EXAMPLES[4][1] and steps[-1][1][0]["done"]
@@ -388,14 +416,29 @@ def test_mounted_at_root_after_the_api(indexed: tuple[Path, Store], tmp_path: Pa
         assert set(c.get("/nope").json()) == {"error"}
         r = c.get("/v1/search")
         assert r.status_code == 405 and set(r.json()) == {"error"}
-        # the UI finds the runtime the lifespan built, on app.state or on the request
+        # the UI answers from the services the API serves from: one store, one bot
         ui = app.state.careerbot_ui
-        rt = ui.runtime(_lifespan_request(c))
-        assert len(ui.guide_choices(rt)) == 4
-        assert rt.bot is None or ui.bot(rt) is rt.bot  # the app's one bot, not a second
+        assert ui.services is app.state.services
+        assert len(ui.guide_choices()) == 4
 
 
-def _lifespan_request(c: TestClient) -> Any:
-    """A stand-in gr.Request carrying the lifespan state, as Gradio's requests do."""
-    state = SimpleNamespace(**dict(c.app_state))  # type: ignore[attr-defined]
-    return SimpleNamespace(request=SimpleNamespace(state=state))
+def test_one_address_has_one_budget_across_ui_and_api(
+        indexed: tuple[Path, Store], tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=indexed[0], collection="test",
+                        rate_limit_per_minute=3)
+    app = create_app(settings, store=indexed[1], embedder=FakeEmbedder())
+    ui: ChatUI = app.state.careerbot_ui
+
+    def ui_chat(host: str) -> str:
+        steps = list(ui.ask("How long does it take?", [], None, gr.Request(client={"host": host})))
+        return str(steps[-1][0][-1]["content"])
+
+    with TestClient(app, client=("10.1.2.3", 50000)) as c:
+        assert c.post("/v1/chat", json={"message": "Do I need a degree?"}).status_code == 200
+        assert "Too many questions" not in ui_chat("10.1.2.3")
+        assert c.post("/v1/chat", json={"message": "Do I need a degree?"}).status_code == 200
+        # three used, one way or the other: both interfaces refuse this address now
+        assert "Too many questions" in ui_chat("10.1.2.3")
+        r = c.post("/v1/chat", json={"message": "Do I need a degree?"})
+        assert r.status_code == 429 and r.headers["retry-after"]
+        assert "Too many questions" not in ui_chat("10.9.9.9")  # another address

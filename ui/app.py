@@ -5,15 +5,15 @@ citations, intent, abstained, the rendered message). The chat window and the sou
 are both rendered from it, so a chat message at index 2k+1 is always the answer of turn k
 (which is how a thumbs-up finds its question and citations).
 
-Callbacks run in Gradio's worker threads (plain generators) and find the bot at request
-time through the app's runtime, so mounting needs nothing the lifespan has not built yet.
+Callbacks run in Gradio's worker threads (plain generators) and answer from the process's
+`Services` (rag.services), the same store, model and bot the API serves from; the UI
+never sees the FastAPI app it is mounted on beyond the mount itself.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag.chat import CareerBot, build_bot
-from rag.settings import Settings
+from rag.ratelimit import address_key
+from rag.services import Services
 from ui import errors
 from ui.errors import Problem
 from ui.feedback import FILE_NAME, FeedbackLog, vote_name
@@ -79,81 +79,39 @@ def _messages(turns: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 
 def _client_key(request: gr.Request | None) -> str:
-    client = getattr(request, "client", None)
-    host = getattr(client, "host", None)
-    return str(host or getattr(request, "session_hash", None) or "local")
+    """The client's budget key: its address, spelled as the API spells it, so one address
+    has one budget across the UI and the API."""
+    host = getattr(getattr(request, "client", None), "host", None)
+    if host:
+        return address_key(str(host))
+    return f"session:{getattr(request, 'session_hash', None) or 'local'}"
 
 
 class ChatUI:
-    """The callbacks, with what they share: the app (for its runtime), settings, the
-    feedback file and the rate limiter."""
+    """The callbacks, with what they share: the process's services (store, model, bot,
+    rate limiter) and the feedback file."""
 
-    def __init__(self, app: FastAPI, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-        self.feedback = FeedbackLog(settings.data_dir / FILE_NAME)
-        self.limiter = errors.RateLimiter(settings.rate_limit_per_minute)
-        self._lock = threading.Lock()
-        self._bots: dict[int, tuple[Any, CareerBot]] = {}
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.feedback = FeedbackLog(self.settings.data_dir / FILE_NAME)
 
-    # ------------------------------------------------------------ runtime and bot
-    def runtime(self, request: gr.Request | None = None) -> Any:
-        rt = getattr(self.app.state, "rt", None)
-        if rt is None and request is not None:
-            # A runtime only in the lifespan state, which rides on each request.
-            inner = getattr(request, "request", None)
-            rt = getattr(getattr(inner, "state", None), "rt", None)
-        return rt
-
-    @staticmethod
-    def store(rt: Any) -> Any:
-        """The runtime's store, letting it reconnect first when it can (None: down)."""
-        current = getattr(rt, "current_store", None)
-        return current() if callable(current) else getattr(rt, "store", None)
-
-    def bot(self, rt: Any) -> CareerBot:
-        """The runtime's one bot; built here (once) for a runtime that holds none."""
-        bot = getattr(rt, "bot", None)
-        if bot is not None:
-            return bot
-        with self._lock:
-            cached = self._bots.get(id(rt))
-            if cached is not None and cached[0] is rt:
-                return cached[1]
-            bot = build_bot(self.settings, self.store(rt), rt.embedder)
-            try:
-                rt.bot = bot
-            except AttributeError:  # a read-only attribute: keep it here instead
-                pass
-            self._bots[id(rt)] = (rt, bot)
-            return bot
-
-    def problem(self, rt: Any) -> Problem | None:
+    def problem(self) -> Problem | None:
         """Why a question cannot be answered now, or None."""
-        if rt is None:
-            return errors.STARTING
-        store = self.store(rt)
-        if store is None:
-            log.warning("ui: store unavailable: %s", getattr(rt, "store_error", ""))
-            return errors.STORE_DOWN
-        model_problem = getattr(rt, "model_problem", None)
-        why = model_problem() if callable(model_problem) else None
-        if why:
-            if "loading" in why:
-                return errors.STARTING
-            log.error("ui: %s", why)
-            return errors.INTERNAL
         try:
-            if store.count() == 0:
-                return errors.EMPTY_INDEX
+            failure = self.services.problem()
         except Exception as e:
             log.warning("ui: store check failed: %s", e)
             return errors.classify(e)
-        return None
+        if failure is not None and failure.kind == "store_down":
+            log.warning("ui: %s", failure.detail)
+        elif failure is not None and failure.kind == "model_failed":
+            log.error("ui: %s", failure.detail)
+        return errors.problem_for(failure) if failure is not None else None
 
-    def guide_choices(self, rt: Any) -> list[tuple[str, str]]:
+    def guide_choices(self) -> list[tuple[str, str]]:
         try:
-            store = self.store(rt) if rt is not None else None
+            store = self.services.current_store()
             if store is None:
                 return []
             docs = store.list_docs()
@@ -163,8 +121,8 @@ class ChatUI:
         return [(str(d.get("title") or d["doc_id"]), str(d["doc_id"])) for d in docs]
 
     # ------------------------------------------------------------ callbacks
-    def load_guides(self, request: gr.Request) -> Any:
-        choices = self.guide_choices(self.runtime(request))
+    def load_guides(self) -> Any:
+        choices = self.guide_choices()
         info = ("None ticked: every guide is searched." if choices
                 else "The guide list is not available yet; every guide is searched.")
         return gr.CheckboxGroup(choices=choices, value=[], info=info)
@@ -194,20 +152,19 @@ class ChatUI:
                         answer=p.message)
             return _messages(turns), turns, gr.skip(), ""
 
-        wait = self.limiter.check(_client_key(request))
+        wait = self.services.limiter.hit(_client_key(request))
         if wait is not None:
             yield fail(errors.rate_limited(wait))
             return
-        rt = self.runtime(request)
-        problem = self.problem(rt)
+        problem = self.problem()
         if problem is not None:
             yield fail(problem)
             return
-        sources = self._sources(rt, guides)
+        sources = self._sources(guides)
         turn["sources"] = sources
         text, intent, last = "", None, 0.0
         try:
-            for kind, value in self.bot(rt).stream(question, history, sources=sources):
+            for kind, value in self.services.bot.stream(question, history, sources=sources):
                 if kind == "meta":
                     intent = value.get("intent")
                     turn["intent"] = intent
@@ -246,11 +203,11 @@ class ChatUI:
             seconds=seconds / 1000 if isinstance(seconds, int | float) else None,
         )
 
-    def _sources(self, rt: Any, guides: Sequence[str] | None) -> list[str] | None:
+    def _sources(self, guides: Sequence[str] | None) -> list[str] | None:
         """The ticked guides that are indexed; None (all guides) when none is ticked."""
         if not guides:
             return None
-        known = {doc_id for _, doc_id in self.guide_choices(rt)}
+        known = {doc_id for _, doc_id in self.guide_choices()}
         chosen = [g for g in guides if g in known]
         if not chosen or set(chosen) == known:
             return None
@@ -392,10 +349,10 @@ class ApiErrorsFirst:
         raise HTTPException(held[0]["status"])
 
 
-def mount_ui(app: FastAPI, settings: Settings) -> None:
-    """Serve the chat at "/". Call after every API route: Starlette matches in order and
-    the mount takes every path below it."""
-    ui = ChatUI(app, settings)
+def mount_ui(app: FastAPI, services: Services) -> None:
+    """Serve the chat at "/" of `app`, answering from `services`. Call after every API
+    route: Starlette matches in order and the mount takes every path below it."""
+    ui = ChatUI(services)
     theme = gr.themes.Soft(
         primary_hue="indigo", neutral_hue="slate",
         font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial",

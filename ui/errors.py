@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 
-import httpx
-from qdrant_client.http.exceptions import ApiException
-
-from rag.store import StoreError
-
-# What an unreachable or broken store raises mid-question (local and server mode).
-STORE_ERRORS: tuple[type[Exception], ...] = (
-    StoreError, ApiException, httpx.TransportError, ConnectionError, TimeoutError,
-)
+from rag import failures
+from rag.failures import Failure
 
 
 @dataclass(frozen=True)
@@ -63,45 +53,16 @@ def rate_limited(retry_after: float | None = None) -> Problem:
     )
 
 
-def _status(exc: BaseException) -> int | None:
-    for obj in (exc, getattr(exc, "response", None)):
-        code = getattr(obj, "status_code", None)
-        if isinstance(code, int):
-            return code
-    return None
+_NOTES = {"starting": STARTING, "model_failed": INTERNAL, "store_down": STORE_DOWN,
+          "empty_index": EMPTY_INDEX, "internal": INTERNAL}
+
+
+def problem_for(failure: Failure) -> Problem:
+    """The note for a failure (rag.failures names them for the API and the UI alike)."""
+    return rate_limited() if failure.kind == "rate_limited" else _NOTES[failure.kind]
 
 
 def classify(exc: BaseException) -> Problem:
     """The note for an exception raised while answering."""
-    if _status(exc) == 429 or "ratelimit" in type(exc).__name__.lower():
-        return rate_limited()
-    if isinstance(exc, STORE_ERRORS):
-        return STORE_DOWN
-    return INTERNAL
+    return problem_for(failures.classify(exc))
 
-
-class RateLimiter:
-    """At most `per_minute` questions per key (client address) in any 60 s; 0: no limit."""
-
-    def __init__(self, per_minute: int, window: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, key: str, now: float | None = None) -> float | None:
-        """None when allowed (and counted), else the seconds until the next is allowed."""
-        if self.per_minute <= 0:
-            return None
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= self.window:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return self.window - (now - hits[0])
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients
-                for k in [k for k, v in self._hits.items() if not v or now - v[-1] > self.window]:
-                    del self._hits[k]
-            return None

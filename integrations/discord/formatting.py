@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from rag.text import loose_sentence_ends
+
 DISCORD_LIMIT = 2000
 SOURCES_HEADER = "**Sources**"
 QUOTE_CHARS = 300  # how much of a slash-command question the reply repeats
-
-_SENTENCE_END = re.compile(r"[.!?…][)\]\"'”’*_]*\s+")
 
 
 def _cut(text: str, limit: int) -> int:
@@ -25,7 +25,7 @@ def _cut(text: str, limit: int) -> int:
         i = window.rfind(sep, floor, limit + 1)
         if i > 0:
             return i
-    ends = [m.end() for m in _SENTENCE_END.finditer(window) if floor < m.end() <= limit]
+    ends = [end for end in loose_sentence_ends(window) if floor < end <= limit]
     if ends:
         return ends[-1]
     i = window.rfind(" ", floor, limit + 1)
