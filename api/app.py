@@ -20,7 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from api import chat, errors, openai_compat
+from api import chat, errors, openai_compat, sources_routes
+from api.admin import AdminGuard
 from api.errors import ApiError
 from api.runtime import (
     EMPTY_INDEX,
@@ -40,6 +41,7 @@ from api.schemas import (
     SourceText,
 )
 from api.security import ApiCORS, Guard, bearer, parse_list
+from ingest.sources import Guides
 from rag.embed import Embedder
 from rag.schema import DocRecord
 from rag.services import Services
@@ -110,13 +112,14 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
-    errors.install(app)
+    errors.install(app, upload_bytes=int(settings.max_upload_mb * 2**20))
     # Closed unless origins are configured; added last, so it wraps everything (error
     # bodies too).
     app.add_middleware(ApiCORS, origins=parse_list(settings.cors_origins))
     # Every /v1 route: API key (when configured) and rate limit. Routes are added to the
     # app itself, not through include_router, so each is a plain APIRoute in app.routes.
-    v1 = [_guard_dependency(Guard(settings, services.limiter))]
+    guard = Guard(settings, services.limiter)
+    v1 = [_guard_dependency(guard)]
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -168,6 +171,8 @@ def create_app(
 
     chat.add_routes(app, v1)
     openai_compat.add_routes(app, v1)
+    # Writes of the guides: admin keys, not chat keys (api.admin).
+    sources_routes.add_routes(app, Guides(services), guard, AdminGuard(settings))
 
     # Last: the chat UI's mount at "/" takes every path no route above matched.
     from ui.app import mount_ui

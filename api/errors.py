@@ -141,6 +141,9 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+UPLOAD_PATHS = ("/v1/sources", "/gradio_api/upload")
+
+
 class BodySizeLimit:
     """413 for a body over the limit, whether declared (Content-Length) or actually sent.
 
@@ -148,14 +151,20 @@ class BodySizeLimit:
     would break the error body shape.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES,
+                 upload_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.max_bytes, self.upload_bytes = app, max_bytes, upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        # Guide uploads (the admin API, the UI's Guides tab) carry whole files; the
+        # multipart envelope gets 1 MiB on top of the file limit, which the upload's
+        # handler enforces exactly with its own message.
+        limit = self.upload_bytes + 2**20 if scope.get("path", "").startswith(
+            UPLOAD_PATHS) else self.max_bytes
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > limit:
             openai = is_openai_path(scope.get("path", ""))
             response = error_response(413, "payload_too_large", TOO_LARGE, openai=openai)
             return await response(scope, receive, send)
@@ -165,7 +174,7 @@ class BodySizeLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 # FastAPI lets an HTTPException from body reading through to the handlers.
                 raise HTTPException(413)
             return message
@@ -173,8 +182,8 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
-def install(app: FastAPI) -> None:
-    app.add_middleware(BodySizeLimit)
+def install(app: FastAPI, upload_bytes: int = MAX_BODY_BYTES) -> None:
+    app.add_middleware(BodySizeLimit, upload_bytes=upload_bytes)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -114,7 +114,7 @@ class ApiCORS:
     def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
         self.app = app
         self.cors = CORSMiddleware(
-            app, allow_origins=list(origins), allow_methods=["GET", "POST"],
+            app, allow_origins=list(origins), allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"],
             max_age=600,
         )

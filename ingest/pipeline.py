@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -243,7 +244,8 @@ def ingest_corpus(
 
     changed = report.documents.added + report.documents.updated + report.documents.deleted
     if changed or (store.count() and offtopic_stats(store.get_meta(), config["model"]) is None):
-        calibrate(store, embedder, config["model"])
+        record = calibrate(store, embedder, config["model"])
+        store.put_meta({**record, "generation": uuid.uuid4().hex})
 
     report.finish(time.perf_counter() - t0)
     return report
@@ -377,12 +379,12 @@ def ingest_lock(settings: Settings, wait: float = 0) -> Iterator[None]:
 
 
 def run_ingest(settings: Settings, store: Store, embedder: Embedder,
-               progress: Progress | None = None) -> IngestReport:
+               progress: Progress | None = None, wait: float = 0) -> IngestReport:
     """Incremental ingest; a changed model (vector size) turns into a full rebuild."""
     size = store.dense_size()
     if size is not None and size != embedder.dim:
-        return rebuild(settings, store, embedder, progress)
-    with ingest_lock(settings):
+        return rebuild(settings, store, embedder, progress, wait)
+    with ingest_lock(settings, wait):
         return ingest_corpus(
             settings.corpus_dir, store, embedder, config=pipeline_config(settings),
             chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
@@ -404,13 +406,13 @@ def corpus_ingest(settings: Settings, store: Store, embedder: Embedder,
 
 
 def rebuild(settings: Settings, store: Store, embedder: Embedder,
-            progress: Progress | None = None) -> IngestReport:
+            progress: Progress | None = None, wait: float = 0) -> IngestReport:
     """Re-index the whole corpus into a new generation, then switch the aliases to it.
 
     Queries keep hitting the live generation until the switch; if anything fails before it,
     the new collections are dropped and the live index is untouched.
     """
-    with ingest_lock(settings):
+    with ingest_lock(settings, wait):
         new = store.generation()
         try:
             new.ensure(embedder.dim)
@@ -436,12 +438,12 @@ def is_stale(settings: Settings, store: Store) -> bool:
 
 
 def update_index(services: Services, progress: Progress | None = None, *,
-                 full: bool = False) -> IngestReport:
+                 full: bool = False, wait: float = 0) -> IngestReport:
     """Bring the services' index up to date with the corpus (`full`: rebuild it into a new
     generation), then `services.reload()`, so the bot answers from what was written. The
     reload runs after a failed ingest too: part of it may have been written."""
     try:
         how = rebuild if full else run_ingest
-        return how(services.settings, services.store, services.embedder, progress)
+        return how(services.settings, services.store, services.embedder, progress, wait)
     finally:
         services.reload()

@@ -28,9 +28,15 @@ from ingest.pipeline import (
     MANIFEST,
     IngestReport,
     corpus_files,
+    corpus_ingest,
     doc_id_for,
+    ingest_lock,
     load_manifest,
+    update_index,
 )
+from ingest.progress import Progress
+from rag.schema import DocRecord
+from rag.services import Services
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".pdf")
 MAX_NAME = 120  # characters of a stored file name
@@ -257,3 +263,50 @@ def _result(corpus_dir: Path, path: Path, status: Status, report: IngestReport |
         except ParseError:
             title = path.stem
     return SourceResult(doc_id_for(path), title, status, -1, path.name, report)
+
+
+class Guides:
+    """The guides of one `Services`: what the admin API, the UI's Guides tab, the folder
+    watcher and `careerbot ingest` through a server all use. Every write takes the ingest
+    lock (waiting up to `wait` seconds behind another writer, so concurrent uploads queue
+    instead of failing) and ends with `services.reload()`."""
+
+    def __init__(self, services: Services, wait: float = 300.0) -> None:
+        self.services = services
+        self.wait = wait
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.services.settings.max_upload_mb * 2**20)
+
+    def list(self) -> list[DocRecord]:
+        return self.services.store.list_docs()
+
+    def put(self, name: str | None, raw: bytes | None, meta: dict[str, Any] | None = None,
+            doc_id: str | None = None) -> SourceResult:
+        s = self.services
+        try:
+            with ingest_lock(s.settings, self.wait):
+                result = put_source(s.settings.corpus_dir,
+                                    corpus_ingest(s.settings, s.store, s.embedder),
+                                    name=name, raw=raw, meta=meta or {},
+                                    max_bytes=self.max_bytes, doc_id=doc_id)
+        finally:
+            s.reload()
+        record = s.store.get_doc(result.doc_id)
+        if record is not None:
+            result.chunks, result.title = int(record["chunks"]), str(record["title"])
+        return result
+
+    def delete(self, doc_id: str) -> SourceResult:
+        s = self.services
+        try:
+            with ingest_lock(s.settings, self.wait):
+                return delete_source(s.settings.corpus_dir,
+                                     corpus_ingest(s.settings, s.store, s.embedder), doc_id)
+        finally:
+            s.reload()
+
+    def sync(self, full: bool = False, progress: Progress | None = None) -> IngestReport:
+        """Bring the index up to date with the folder (incremental, or a full rebuild)."""
+        return update_index(self.services, progress, full=full, wait=self.wait)

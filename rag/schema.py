@@ -66,12 +66,16 @@ class DocRecord(TypedDict):
 
 
 class IndexMeta(TypedDict, total=False):
-    """Facts about the index as a whole: the off-topic calibration (rag.calibrate)."""
+    """Facts about the index as a whole: the off-topic calibration (rag.calibrate) and the
+    generation, a new random id each time an ingest changed the index: every process that
+    serves the index (replicas in server mode, the server beside a CLI ingest) compares it
+    with the one its caches were built from (`rag.services.Services.sync`)."""
 
     offtopic_mean: float
     offtopic_std: float
     probes: int
     model: str
+    generation: str
 
 
 def chunk_point(chunk_id: str, payload: ChunkPayload, dense: list[float],

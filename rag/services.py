@@ -68,6 +68,11 @@ class Services:
         self._bot: CareerBot | None = None
         self._failed_at = -float("inf")  # when opening the store last failed
         self._lock = threading.RLock()
+        # The index generation the caches were built from (rag.schema.IndexMeta), and when
+        # it was last compared with the index's own (`sync`).
+        self._generation: str | None = None
+        self._synced_at = -float("inf")
+        self.sync_interval = 1.0
 
     def over(self, store: Store, *, answer_model: AnswerModel | None = None) -> Services:
         """The same settings and model over another store (eval's temporary index), which
@@ -123,6 +128,7 @@ class Services:
     def bot(self) -> CareerBot:
         """The one bot (built on first use): extractive, or an LLM's when configured."""
         store = self.store
+        self.sync()
         with self._lock:
             if self._bot is None or self._bot.store is not store:
                 self._bot = build_bot(self.settings, store, self.embedder,
@@ -148,6 +154,29 @@ class Services:
                 self._store.refresh()
             if self._bot is not None:
                 self._bot.refresh()
+            self._generation = None  # the next `sync` takes the index's as the baseline
+
+    def sync(self) -> bool:
+        """Reload when the index changed under this process: another process ingested (the
+        CLI beside a server, a replica's upload in server mode). Each ingest that changes
+        the index writes a new generation id into its record; comparing it costs one point
+        read, done at most once per `sync_interval` seconds. True when it reloaded."""
+        now = time.monotonic()
+        if self._store is None or now - self._synced_at < self.sync_interval:
+            return False
+        self._synced_at = now
+        try:
+            generation = str(self._store.get_meta().get("generation", ""))
+        except STORE_ERRORS:
+            return False  # the request itself will meet the store's problem and report it
+        with self._lock:
+            if self._generation is None or self._generation == generation:
+                self._generation = generation
+                return False
+        log.info("the index changed (generation %s): reloading", generation[:8])
+        self.reload()
+        self._generation = generation
+        return True
 
     # ------------------------------------------------------------------ model
     def load_model(self) -> bool:
