@@ -4,22 +4,28 @@ receives the process's `Services` (rag.services) built from them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 
+from api import discovery
 from api.app import EMPTY_INDEX, create_app, unknown_sources
 from api.errors import STORE_ERRORS
+from api.remote import Remote, RemoteError
 from eval.cli import run_eval
-from ingest.pipeline import IngestError, IngestReport, is_stale, update_index
+from ingest.pipeline import IngestError, is_stale, update_index
 from ingest.progress import progress_for
+from ingest.sources import Guides
+from ingest.watch import CorpusWatcher
 from rag.services import Services
 from rag.settings import Settings
-from rag.store import Hit, Mode, Store
+from rag.store import Mode, Store
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="careerbot: answers about becoming an ML engineer, from indexed guides.",
@@ -30,11 +36,15 @@ app = typer.Typer(
 
 # Problems of the user's setup (missing corpus, locked or unreachable store, unreadable model
 # path): reported in one line, since a traceback would not help fix them.
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, OSError, *STORE_ERRORS)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (IngestError, OSError, RemoteError,
+                                                 *STORE_ERRORS)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No progress on stderr (a bar in a terminal, log lines otherwise).")]
+ServerOpt = Annotated[str | None, typer.Option(
+    "--server", metavar="URL", help="Go through this careerbot server's API [default: the "
+    "server running on this data dir, if any; else open the index directly].")]
 
 
 def fail(message: str) -> NoReturn:
@@ -67,56 +77,109 @@ def _services(ctx: typer.Context) -> None:
     ctx.obj = Services(settings)
 
 
-def _print_report(report: IngestReport) -> None:
-    d, c = report.documents, report.chunks
-    typer.echo(f"documents: {d.added} added, {d.updated} updated, {d.deleted} deleted, "
-               f"{d.unchanged} unchanged")
-    typer.echo(f"chunks:    {c.added} added, {c.deleted} deleted, {c.unchanged} unchanged")
-    typer.echo(f"embedded:  {report.embedded} chunks + {report.units_embedded} answer pieces "
-               f"in {report.seconds:.2f} s ({report.chunks_per_s:.1f} chunks/s, "
-               f"{report.texts_per_s:.1f} texts/s)")
-    if report.failed:
-        typer.echo(f"failed:    {len(report.failed)} file(s), not indexed:")
-        for f in report.failed:
+def _print_report(report: dict[str, Any]) -> None:
+    d, c = report["documents"], report["chunks"]
+    typer.echo(f"documents: {d['added']} added, {d['updated']} updated, {d['deleted']} "
+               f"deleted, {d['unchanged']} unchanged")
+    typer.echo(f"chunks:    {c['added']} added, {c['deleted']} deleted, {c['unchanged']} "
+               "unchanged")
+    typer.echo(f"embedded:  {report['embedded']} chunks + {report['units_embedded']} answer "
+               f"pieces in {report['seconds']:.2f} s ({report['chunks_per_s']:.1f} chunks/s, "
+               f"{report['texts_per_s']:.1f} texts/s)")
+    if report["failed"]:
+        typer.echo(f"failed:    {len(report['failed'])} file(s), not indexed:")
+        for f in report["failed"]:
             typer.echo(f"  {f['file']}: {f['reason']}")
 
 
+def _remote(services: Services, server: str | None) -> Remote | None:
+    """The server to go through: `--server`, else the one holding this data dir (its
+    embedded store is locked to it), else None: the command opens the index itself."""
+    if server:
+        return Remote(server, services.settings)
+    found = discovery.find(services.settings.data_dir)
+    if found is None:
+        return None
+    typer.echo(f"(through the server at {found.url}, which holds {services.settings.data_dir})",
+               err=True)
+    return Remote(found.url, services.settings)
+
+
+def _remotely(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except RemoteError as e:
+        fail(str(e))
+
+
 @app.command()
-def ingest(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def ingest(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = False,
+           server: ServerOpt = None) -> None:
     """Index the corpus folder; only new or changed guides are embedded."""
-    _index(ctx.obj, False, as_json, quiet)
+    _index(ctx.obj, False, as_json, quiet, server)
 
 
 @app.command()
-def reindex(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def reindex(ctx: typer.Context, as_json: JsonOpt = False, quiet: QuietOpt = False,
+            server: ServerOpt = None) -> None:
     """Rebuild the whole index into a new generation and switch to it when complete.
 
     Queries keep being served from the old index during the rebuild; if it fails, the old
     index stays live. Use it after changing the model or to compact a long-lived index.
     """
-    _index(ctx.obj, True, as_json, quiet)
+    _index(ctx.obj, True, as_json, quiet, server)
 
 
-def _index(services: Services, full: bool, as_json: bool, quiet: bool) -> None:
-    with opened_store(services):
-        report = update_index(services, progress_for(quiet=quiet), full=full)
+def _index(services: Services, full: bool, as_json: bool, quiet: bool,
+           server: str | None) -> None:
+    remote = _remote(services, server)
+    if remote is not None:
+        report = _remotely(lambda: remote.ingest(full))
+    else:
+        with opened_store(services):
+            report = update_index(services, progress_for(quiet=quiet), full=full).to_dict()
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps(report, indent=2))
     else:
         _print_report(report)
 
 
+@app.command()
+def sources(ctx: typer.Context, as_json: JsonOpt = False, server: ServerOpt = None) -> None:
+    """List the indexed guides."""
+    services: Services = ctx.obj
+    remote = _remote(services, server)
+    if remote is not None:
+        docs = _remotely(remote.sources)
+    else:
+        with opened_store(services) as store:
+            docs = [dict(d) for d in store.list_docs()]
+    if as_json:
+        typer.echo(json.dumps({"sources": docs}, indent=2, ensure_ascii=False))
+        return
+    if not docs:
+        typer.echo(f"no guides: the {EMPTY_INDEX}")
+    for d in docs:
+        by = f" ({d['publisher']})" if d.get("publisher") else ""
+        typer.echo(f"{d['doc_id']}: {d['title']}{by}, {d['chunks']} chunks"
+                   + (f", {d['date']}" if d.get("date") else ""))
+
+
 def _retrieve(services: Services, query: str, top_k: int, mode: Mode,
-              sources: list[str] | None) -> list[Hit]:
+              sources: list[str] | None, server: str | None) -> list[dict[str, Any]]:
     query = query.strip()
     if not query:
         fail("the query is empty")
+    remote = _remote(services, server)
+    if remote is not None:
+        return _remotely(lambda: remote.search(query, top_k, mode, sources))
     with opened_store(services) as store:
         if store.count() == 0:
             fail(f"the {EMPTY_INDEX}")
         if sources and (problem := unknown_sources(store, sources)):
             fail(problem)
-        return services.retriever.search(query, top_k=top_k, mode=mode, sources=sources)
+        hits = services.retriever.search(query, top_k=top_k, mode=mode, sources=sources)
+        return [h.to_dict() for h in hits]
 
 
 def _excerpt(text: str, limit: int = 300) -> str:
@@ -134,19 +197,20 @@ def search(
     source: Annotated[list[str] | None, typer.Option(
         "--source", help="Only this doc id (repeatable).")] = None,
     as_json: JsonOpt = False,
+    server: ServerOpt = None,
 ) -> None:
     """Show the passages that best match QUERY."""
     services: Services = ctx.obj
-    hits = _retrieve(services, query, top_k or services.settings.top_k, mode, source)
+    hits = _retrieve(services, query, top_k or services.settings.top_k, mode, source, server)
     if as_json:
-        typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, indent=2))
+        typer.echo(json.dumps({"results": hits}, indent=2))
         return
     if not hits:
         typer.echo("no matching passages")
     for rank, h in enumerate(hits, 1):
-        typer.echo(f"{rank}. [{h.score:.4f}] {h.title} › {h.section or '(top)'}  "
-                   f"({h.doc_id} {h.start}:{h.end})")
-        typer.echo(f"   {_excerpt(h.text)}\n")
+        typer.echo(f"{rank}. [{h['score']:.4f}] {h['title']} › {h['section'] or '(top)'}  "
+                   f"({h['doc_id']} {h['start']}:{h['end']})")
+        typer.echo(f"   {_excerpt(h['text'])}\n")
 
 
 def _load_history(path: Path | None) -> list[dict[str, str]]:
@@ -176,6 +240,7 @@ def ask(
     source: Annotated[list[str] | None, typer.Option(
         "--source", help="Only this doc id (repeatable).")] = None,
     as_json: JsonOpt = False,
+    server: ServerOpt = None,
 ) -> None:
     """Answer QUESTION from the guides, with numbered sources."""
     services: Services = ctx.obj
@@ -183,24 +248,29 @@ def ask(
     if not question:
         fail("the question is empty")
     turns = _load_history(history)
-    with opened_store(services) as store:
-        if store.count() == 0:
-            fail(f"the {EMPTY_INDEX}")
-        if source and (problem := unknown_sources(store, source)):
-            fail(problem)
-        answer = services.bot.ask(question, turns, sources=source)
+    remote = _remote(services, server)
+    if remote is not None:
+        answer = _remotely(lambda: remote.ask(question, turns, source))
+    else:
+        with opened_store(services) as store:
+            if store.count() == 0:
+                fail(f"the {EMPTY_INDEX}")
+            if source and (problem := unknown_sources(store, source)):
+                fail(problem)
+            answer = services.bot.ask(question, turns, sources=source).to_dict()
     if as_json:
-        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         return
-    if answer.abstained:
+    if answer["abstained"]:
         typer.echo("[not covered by the guides]")
-    typer.echo(answer.answer)
-    if answer.citations:
+    typer.echo(answer["answer"])
+    if answer["citations"]:
         typer.echo("\nSources:")
-        for c in answer.citations:
-            where = c.url or c.doc_id
-            typer.echo(f"  [{c.n}] {c.title} › {c.section} ({where}, chars {c.start}-{c.end})")
-    typer.echo(f"\n(kind: {answer.intent}; {answer.timings_ms['total']:.0f} ms)")
+        for c in answer["citations"]:
+            where = c["url"] or c["doc_id"]
+            typer.echo(f"  [{c['n']}] {c['title']} › {c['section']} ({where}, chars "
+                       f"{c['start']}-{c['end']})")
+    typer.echo(f"\n(kind: {answer['intent']}; {answer['timings_ms']['total']:.0f} ms)")
 
 
 @app.command()
@@ -210,26 +280,52 @@ def serve(
     = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535,
                                              help="Port [default: settings, 8000]")] = None,
+    watch: Annotated[bool | None, typer.Option(
+        "--watch/--no-watch", help="Ingest changes to the corpus folder while serving "
+        "[default: settings, on].")] = None,
 ) -> None:
-    """Serve the HTTP API, ingesting first when the index is empty or out of date."""
+    """Serve the HTTP API, ingesting first when the index is empty or out of date; then
+    keep the index in step with the corpus folder (files added, edited or deleted)."""
     import uvicorn
 
     services: Services = ctx.obj
     settings = services.settings
+    host, port = host or settings.host, port or settings.port
     # One store for ingest and app: the embedded store's folder is locked to one client.
     with opened_store(services) as store:
         if store.count() == 0 or is_stale(settings, store):
             typer.echo("index is empty or out of date; ingesting...")
             try:
-                _print_report(update_index(services, progress_for()))
+                _print_report(update_index(services, progress_for()).to_dict())
             except IngestError as e:
                 if store.count() == 0:
                     raise
                 typer.echo(f"warning: ingest failed ({e}); serving the existing index", err=True)
-        uvicorn.run(
-            create_app(settings, services=services),
-            host=host or settings.host, port=port or settings.port,
-        )
+        watcher = None
+        if settings.watch if watch is None else watch:
+            guides = Guides(services)
+
+            def changed(paths: set[Path]) -> None:
+                names = ", ".join(sorted(p.name for p in paths))
+                report = guides.sync()
+                d = report.documents
+                if d.added or d.updated or d.deleted or report.failed:
+                    typer.echo(f"corpus changed ({names}): {d.added} added, {d.updated} "
+                               f"updated, {d.deleted} deleted"
+                               + (f", {len(report.failed)} failed" if report.failed else ""),
+                               err=True)
+
+            watcher = CorpusWatcher(settings.corpus_dir, changed, settings.watch_debounce_ms)
+            watcher.start()
+        # The address for `careerbot ask` & co. in another terminal (api.discovery).
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        discovery.write(settings.data_dir, f"http://{shown}:{port}")
+        try:
+            uvicorn.run(create_app(settings, services=services), host=host, port=port)
+        finally:
+            discovery.remove(settings.data_dir)
+            if watcher is not None:
+                watcher.stop()
 
 
 app.command("eval")(run_eval)
