@@ -172,11 +172,12 @@ def create_app(
     chat.add_routes(app, v1)
     openai_compat.add_routes(app, v1)
     # Writes of the guides: admin keys, not chat keys (api.admin).
-    sources_routes.add_routes(app, Guides(services), guard, AdminGuard(settings))
+    guides = Guides(services)
+    sources_routes.add_routes(app, guides, guard, AdminGuard(settings))
 
     # Last: the chat UI's mount at "/" takes every path no route above matched.
     from ui.app import mount_ui
 
-    mount_ui(app, services)
+    mount_ui(app, services, guides)
     app.state.services = services
     return app

@@ -70,6 +70,7 @@ class Source(BaseModel):
     format: str = Field(description="What the source was: text, markdown, transcript, html, pdf.")
     chars: int = Field(description="Length of the document text in characters.")
     chunks: int = Field(description="Passages the document is indexed as.")
+    ingested: str | None = Field(None, description="When this version was indexed (UTC).")
 
 
 class SourceText(Source):

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,7 @@ def _record(p: _Pending, doc: ParsedDocument, n_chunks: int, fp: str) -> DocReco
         fingerprint=fp,
         model=p.model,
         pipeline=PIPELINE_VERSION,
+        ingested=datetime.now(UTC).isoformat(timespec="seconds"),
         text=doc.text,
     )
 

@@ -62,6 +62,7 @@ class DocRecord(TypedDict):
     fingerprint: str  # "pending" while its chunks are being written
     model: str  # the embedding model's id
     pipeline: str  # ingest.pipeline.PIPELINE_VERSION
+    ingested: NotRequired[str]  # when this version was indexed (UTC, ISO 8601)
     text: NotRequired[str]  # left out by Store.list_docs unless asked for
 
 

@@ -29,6 +29,7 @@ from rag.services import Services
 from ui import errors
 from ui.errors import Problem
 from ui.feedback import FILE_NAME, FeedbackLog, vote_name
+from ui.guides import GuideAdmin, GuidesTab, build_tab
 from ui.render import (
     render_answer,
     render_notice,
@@ -242,41 +243,49 @@ class ChatUI:
         return [], [], render_sources([]), ""
 
 
-def build_blocks(ui: ChatUI) -> gr.Blocks:
+def build_blocks(ui: ChatUI, guides_tab: GuidesTab | None = None) -> gr.Blocks:
     with gr.Blocks(title="careerbot", analytics_enabled=False) as demo:
         turns = gr.State([])
         gr.HTML(HEADER)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=420):
-                chat = gr.Chatbot(
-                    elem_id="cb-chat", label="Chat", show_label=False, height=600,
-                    placeholder=PLACEHOLDER,
-                    examples=[{"text": q, "display_text": f"{kind.upper()} · {q}"}
-                              for kind, q in EXAMPLES],
-                    feedback_options=("Like", "Dislike"), buttons=[],
-                    sanitize_html=True, latex_delimiters=[], layout="bubble",
-                    autoscroll=True,
-                )
-                with gr.Row(equal_height=True):
-                    box = gr.Textbox(
-                        elem_id="cb-input", show_label=False, lines=1, max_lines=6,
-                        max_length=MAX_QUESTION_CHARS, autofocus=True, scale=8,
-                        placeholder="Ask about timelines, degrees, salaries or tools…",
-                    )
-                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80,
-                                     elem_id="cb-send")
-                    clear = gr.Button("Clear chat", variant="secondary", scale=1,
-                                      min_width=130, elem_id="cb-clear")
-            with gr.Column(scale=2, min_width=320):
-                sources = gr.HTML(
-                    render_sources([]), label="Sources", container=True, padding=True,
-                    max_height=640, elem_id="cb-sources", js_on_load=None,
-                )
-                with gr.Accordion("Guides to search", open=False, elem_id="cb-guides-box"):
-                    guides = gr.CheckboxGroup(
-                        choices=[], value=[], show_label=False, elem_id="cb-guides",
-                        info="Tick guides to restrict answers to them.",
-                    )
+        notice = gr.Markdown(visible=False, elem_id="cb-guides-notice")
+        with gr.Tabs(elem_id="cb-tabs"):
+            with gr.Tab("Chat", elem_id="cb-tab-chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=420):
+                        chat = gr.Chatbot(
+                            elem_id="cb-chat", label="Chat", show_label=False, height=600,
+                            placeholder=PLACEHOLDER,
+                            examples=[{"text": q, "display_text": f"{kind.upper()} · {q}"}
+                                      for kind, q in EXAMPLES],
+                            feedback_options=("Like", "Dislike"), buttons=[],
+                            sanitize_html=True, latex_delimiters=[], layout="bubble",
+                            autoscroll=True,
+                        )
+                        with gr.Row(equal_height=True):
+                            box = gr.Textbox(
+                                elem_id="cb-input", show_label=False, lines=1, max_lines=6,
+                                max_length=MAX_QUESTION_CHARS, autofocus=True, scale=8,
+                                placeholder="Ask about timelines, degrees, salaries or tools…",
+                            )
+                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80,
+                                             elem_id="cb-send")
+                            clear = gr.Button("Clear chat", variant="secondary", scale=1,
+                                              min_width=130, elem_id="cb-clear")
+                    with gr.Column(scale=2, min_width=320):
+                        sources = gr.HTML(
+                            render_sources([]), label="Sources", container=True, padding=True,
+                            max_height=640, elem_id="cb-sources", js_on_load=None,
+                        )
+                        with gr.Accordion("Guides to search", open=False,
+                                          elem_id="cb-guides-box"):
+                            guides = gr.CheckboxGroup(
+                                choices=[], value=[], show_label=False, elem_id="cb-guides",
+                                info="Tick guides to restrict answers to them.",
+                            )
+
+            if guides_tab is not None:
+                with gr.Tab("Guides", elem_id="cb-tab-guides"):
+                    table, pick = build_tab(guides_tab)
         gr.HTML(FOOTER)
 
         io: dict[str, Any] = {
@@ -292,6 +301,14 @@ def build_blocks(ui: ChatUI) -> gr.Blocks:
         chat.clear(ui.clear, None, [chat, turns, sources, box], queue=False,
                    api_visibility="private")
         demo.load(ui.load_guides, None, guides, api_visibility="private")
+        if guides_tab is not None:
+            demo.load(guides_tab.refresh, None, [table, pick], api_visibility="private")
+            # The chat says when the guides changed since the page was opened (an upload,
+            # the folder watcher, another process's ingest): the index generation, polled.
+            seen = gr.State("")
+            demo.load(guides_tab.baseline, None, seen, api_visibility="private")
+            gr.Timer(10).tick(guides_tab.notice, seen, [notice, seen],
+                              api_visibility="private", show_progress="hidden")
     demo.queue(max_size=64)
     return demo
 
@@ -349,10 +366,16 @@ class ApiErrorsFirst:
         raise HTTPException(held[0]["status"])
 
 
-def mount_ui(app: FastAPI, services: Services) -> None:
-    """Serve the chat at "/" of `app`, answering from `services`. Call after every API
-    route: Starlette matches in order and the mount takes every path below it."""
+def mount_ui(app: FastAPI, services: Services, guides: GuideAdmin | None = None) -> None:
+    """Serve the chat at "/" of `app`, answering from `services`, with a Guides tab over
+    `guides` when given. Call after every API route: Starlette matches in order and the
+    mount takes every path below it."""
     ui = ChatUI(services)
+    tab = None
+    if guides is not None:
+        tab = GuidesTab(guides, [k.strip() for k in services.settings.admin_keys.split(",")
+                                 if k.strip()],
+                        generation=lambda: services.store.get_meta().get("generation", ""))
     theme = gr.themes.Soft(
         primary_hue="indigo", neutral_hue="slate",
         font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial",
@@ -360,7 +383,7 @@ def mount_ui(app: FastAPI, services: Services) -> None:
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
     )
     gr.mount_gradio_app(
-        app, build_blocks(ui), path="/", footer_links=[], run_history=False,
+        app, build_blocks(ui, tab), path="/", footer_links=[], run_history=False,
         ssr_mode=False, mcp_server=False, pwa=False, show_error=False,
         theme=theme, css=CSS, head=HEAD,
     )
