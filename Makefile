@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python -m eval.bench
 	$(BIN)/python -m eval.bench_api
 	$(BIN)/python -m eval.bench_scale
+	$(BIN)/python -m eval.bench_live
 
 bot: install
 	$(BIN)/python -m integrations.discord
