@@ -11,31 +11,9 @@ from typing import Any
 
 from eval.dataset import Item
 from rag.answer import Answer
-from rag.text import fact_found
+from rag.text import answer_sentences, fact_found
 
 _MARKER = re.compile(r"\[(\d+)\]")
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
-
-
-def answer_sentences(answer: str) -> list[str]:
-    """Sentences of an answer: its lines, split further at sentence ends."""
-    out = []
-    for line in answer.splitlines():
-        line = line.strip().lstrip("-").strip()
-        if not line:
-            continue
-        parts = [p for p in _SENT.split(line) if p.strip()]
-        # a trailing marker belongs to the sentence it follows
-        merged: list[str] = []
-        for p in parts:
-            if merged and _MARKER.fullmatch(p.strip()):
-                merged[-1] += " " + p
-            else:
-                merged.append(p)
-        out.extend(merged)
-    return out
-
-
 def citation_problems(ans: Answer, texts: dict[str, str]) -> list[str]:
     problems = []
     numbers = {c.n for c in ans.citations}

@@ -28,8 +28,7 @@ from eval.dataset import DEFAULT_SET, Item, load_items, spans
 from eval.run import _ingest, temporary_store
 from rag.answer import FEATURES, MODEL_PATH, AnswerModel, ExtractiveAnswerer, Scored
 from rag.calibrate import offtopic_stats
-from rag.chat import build_bot
-from rag.embed import SentenceTransformerEmbedder
+from rag.services import Services
 from rag.settings import Settings
 
 Z_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
@@ -88,13 +87,14 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
 
     train = [it for it in items if it.split == "train"]
     dev = [it for it in items if it.split == "dev"]
-    emb = SentenceTransformerEmbedder(settings.resolved_embed_model(), settings.embed_batch_size)
+    services = Services(settings)  # the configured embedder; the store is eval's own below
+    emb = services.embedder
     zero = AnswerModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
                        (1.0,) * len(FEATURES))
     with temporary_store() as st:
         _ingest(settings.corpus_dir, st, emb, settings, progress=False)
         texts = {d["doc_id"]: d["text"] for d in st.list_docs(with_text=True)}
-        bot = build_bot(settings, st, emb)
+        bot = services.over(st).bot
         stats = offtopic_stats(st.get_meta(), settings.model_id())
         base = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(), model=zero,
                                   offtopic=stats)
