@@ -207,7 +207,8 @@ def test_sources(client: TestClient) -> None:
     assert len(sources) == 4
     for s in sources:
         assert set(s) == {"doc_id", "title", "url", "publisher", "date", "format", "chars",
-                          "chunks"}
+                          "chunks", "ingested"}
+        assert s["ingested"].endswith("+00:00")  # when it was indexed, UTC
     one = client.get(f"/v1/sources/{sources[0]['doc_id']}").json()
     assert set(one) == set(sources[0]) | {"text"} and len(one["text"]) == one["chars"]
 
