@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from api import chat, errors, openai_compat
+from api import chat, errors, explain, openai_compat
 from api.errors import ApiError
 from api.runtime import (
     EMPTY_INDEX,
@@ -135,9 +135,12 @@ def create_app(
     @app.post(
         "/v1/search", tags=["search"], response_model=SearchResponse, responses=_ERRORS,
         dependencies=v1, summary="Rank passages of the guides for a query",
+        response_model_exclude_unset=True,  # `explain` only when asked for
     )
     async def search(req: SearchRequest, services: ServicesDep) -> dict[str, Any]:
         require_model(services)
+        if req.explain:
+            return await run_in_threadpool(explain.search, services, req)
         hits = await run_in_threadpool(_search, services, req)
         return {"results": [h.to_dict() for h in hits]}
 

@@ -17,6 +17,7 @@ from api.errors import STORE_ERRORS
 from eval.cli import run_eval
 from ingest.pipeline import IngestError, IngestReport, is_stale, update_index
 from ingest.progress import progress_for
+from rag.explain import Explained, Ranks, explain_search
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Hit, Mode, Store
@@ -107,7 +108,7 @@ def _index(services: Services, full: bool, as_json: bool, quiet: bool) -> None:
 
 
 def _retrieve(services: Services, query: str, top_k: int, mode: Mode,
-              sources: list[str] | None) -> list[Hit]:
+              sources: list[str] | None, explain: bool = False) -> list[Hit] | Explained:
     query = query.strip()
     if not query:
         fail("the query is empty")
@@ -116,6 +117,9 @@ def _retrieve(services: Services, query: str, top_k: int, mode: Mode,
             fail(f"the {EMPTY_INDEX}")
         if sources and (problem := unknown_sources(store, sources)):
             fail(problem)
+        if explain:
+            return explain_search(services.retriever, query, top_k=top_k, mode=mode,
+                                  sources=sources)
         return services.retriever.search(query, top_k=top_k, mode=mode, sources=sources)
 
 
@@ -134,19 +138,46 @@ def search(
     source: Annotated[list[str] | None, typer.Option(
         "--source", help="Only this doc id (repeatable).")] = None,
     as_json: JsonOpt = False,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Show each passage's rank and score in the dense, sparse and "
+        "fused lists and the words it matched.")] = False,
 ) -> None:
     """Show the passages that best match QUERY."""
     services: Services = ctx.obj
-    hits = _retrieve(services, query, top_k or services.settings.top_k, mode, source)
-    if as_json:
-        typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, indent=2))
-        return
+    found = _retrieve(services, query, top_k or services.settings.top_k, mode, source, explain)
+    if isinstance(found, Explained):
+        hits, ranks = found.hits, found.ranks
+        if as_json:
+            typer.echo(json.dumps({"results": found.results(), "explain": {
+                "query": found.query, "mode": found.mode, "depth": found.depth}}, indent=2))
+            return
+        typer.echo(f"searched: {found.query!r} ({found.mode}; each list {found.depth} deep)\n")
+    else:
+        hits, ranks = found, []
+        if as_json:
+            typer.echo(json.dumps({"results": [h.to_dict() for h in hits]}, indent=2))
+            return
     if not hits:
         typer.echo("no matching passages")
     for rank, h in enumerate(hits, 1):
         typer.echo(f"{rank}. [{h.score:.4f}] {h.title} › {h.section or '(top)'}  "
                    f"({h.doc_id} {h.start}:{h.end})")
+        if ranks:
+            typer.echo(f"   {explain_line(ranks[rank - 1])}")
         typer.echo(f"   {_excerpt(h.text)}\n")
+
+
+def explain_line(r: Ranks) -> str:
+    """"fused #1 · dense #2 (0.502) · sparse #19 (2.28) · pieces #1 (0.660) · matched: python"."""
+    def place(name: str, rank: int | None, score: float | None, fmt: str) -> str:
+        return f"{name} –" if rank is None else f"{name} #{rank} ({score:{fmt}})"
+
+    parts = [place("fused", r.fused_rank, r.fused_score, ".4f"),
+             place("dense", r.dense_rank, r.dense_score, ".3f"),
+             place("sparse", r.sparse_rank, r.sparse_score, ".2f"),
+             place("pieces", r.pieces_rank, r.pieces_score, ".3f")]
+    terms = ", ".join(r.matched_terms) or "none"
+    return " · ".join(parts) + f" · matched: {terms}"
 
 
 def _load_history(path: Path | None) -> list[dict[str, str]]:
