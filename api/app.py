@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from api import chat, errors, explain, openai_compat
+from api import chat, errors, explain, feedback_routes, openai_compat
 from api.errors import ApiError
 from api.runtime import (
     EMPTY_INDEX,
@@ -171,6 +171,7 @@ def create_app(
 
     chat.add_routes(app, v1)
     openai_compat.add_routes(app, v1)
+    feedback_routes.add_routes(app, v1)
 
     # Last: the chat UI's mount at "/" takes every path no route above matched.
     from ui.app import mount_ui

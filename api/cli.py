@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
+from api import feedback_cli
 from api.app import EMPTY_INDEX, create_app, unknown_sources
 from api.errors import STORE_ERRORS
 from eval.cli import run_eval
@@ -264,6 +265,7 @@ def serve(
 
 
 app.command("eval")(run_eval)
+app.add_typer(feedback_cli.app, name="feedback")
 
 
 def main() -> None:
