@@ -602,11 +602,14 @@ def test_export_holds_every_citation(tmp_path: Path) -> None:
 
 
 def test_inspect_shows_three_lists(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
-    ui = _ui(tmp_path, indexed[1], rate_limit_per_minute=2)
+    ui = _ui(tmp_path, indexed[1], rate_limit_per_minute=3)
     html = ui.inspect("Docker and Kubernetes skills", 3, None, None)  # type: ignore[arg-type]
     assert html.count('class="cb-ins-col"') == 3 and html.count('class="cb-ins-hit"') == 9
     assert "<mark>Docker</mark>" in html or "<mark>docker</mark>" in html
     assert "dense #" in html and "sparse #" in html and "fused #" in html
+    one = [doc_id for _, doc_id in ui.guide_choices()][1]
+    html = ui.inspect("Docker and Kubernetes skills", 3, [one], None)  # type: ignore[arg-type]
+    assert html.count(f"{one} · characters") == 9  # the guide filter applies
     assert ui.inspect("   ", 3, None, None) == INSPECT_EMPTY  # type: ignore[arg-type]
     ui.inspect("x", 3, None, None)  # type: ignore[arg-type]
     assert "Too many questions" in ui.inspect("Docker", 3, None, None)  # type: ignore[arg-type]

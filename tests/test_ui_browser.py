@@ -272,6 +272,11 @@ def test_conversations_in_the_browser(server: tuple[str, Path], tmp_path: Path) 
             assert quotes and all(q.strip().split("\n")[0][:40] in md for q in quotes)
             assert "characters" in md and "https://" in md
 
+            # so far the server has kept nothing of this conversation: no file of the data
+            # dir (the store, the feedback log, locks) holds its questions
+            stored = [p for p in data.rglob("*") if p.is_file()]
+            assert stored and not [p for p in stored for q in (FIRST, SECOND)
+                                   if q.encode() in p.read_bytes()]
             # a thumbs-down lands in the feedback log
             before = len(votes(data))
             page.locator("#cb-chat button[aria-label=Dislike]").last.click()
@@ -302,6 +307,10 @@ def test_conversations_in_the_browser(server: tuple[str, Path], tmp_path: Path) 
             assert history(page, [OTHER_CHAT]) == [OTHER_CHAT]
             assert page.locator("#cb-chat .message.user").first.inner_text().strip() \
                 == OTHER_CHAT
+            # the chat's own clear icon starts a new chat; the saved one stays listed
+            page.locator("#cb-chat button[aria-label=Clear]").click()
+            page.locator("#cb-chat .cb-answer").first.wait_for(state="detached")
+            assert history(page) == [OTHER_CHAT]
 
             # the Inspect tab: hybrid, dense and sparse side by side
             page.get_by_role("tab", name="Inspect").click()
