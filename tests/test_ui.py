@@ -196,6 +196,12 @@ def _ui(tmp_path: Path, store: Store | None, *, bot: CareerBot | None = None,
     return ChatUI(Services(s, store=store, embedder=embedder or FakeEmbedder()))
 
 
+def like(ui: ChatUI, conv: dict[str, Any], index: int, liked: Any) -> None:
+    """A thumb clicked on chat message `index` (an answer is message 2k+1)."""
+    data = gr.LikeData(None, {"index": index, "value": "x", "liked": liked})
+    ui.on_like(conv, data, None)  # type: ignore[arg-type]
+
+
 def _final(ui: ChatUI, question: str, conv: dict[str, Any] | None = None,
            guides: list[str] | None = None) -> tuple[list[Any], dict[str, Any], Any]:
     steps = list(ui.ask(question, conv, guides, None))  # type: ignore[arg-type]
@@ -334,7 +340,7 @@ def test_errors_while_answering_are_friendly(
     assert "Traceback" not in html and "secret" not in html and "refused" not in html
     # the failed turn is not sent as context with the next question, nor rated
     assert conv["turns"][0]["error"]
-    ui.on_like(conv, gr.LikeData(None, {"index": 1, "value": "x", "liked": False}))
+    like(ui, conv, 1, False)
     assert not (tmp_path / "data" / FILE_NAME).exists()
 
 
@@ -369,9 +375,9 @@ def test_like_writes_question_history_answer_citations_and_ranks(
     _, conv, _ = _final(ui, "What does an ML engineer earn?")
     _, conv, _ = _final(ui, "And in San Francisco?", conv)
     turns = conv["turns"]
-    ui.on_like(conv, gr.LikeData(None, {"index": 3, "value": "x", "liked": True}))
-    ui.on_like(conv, gr.LikeData(None, {"index": 1, "value": "x", "liked": False}))
-    ui.on_like(conv, gr.LikeData(None, {"index": 99, "value": "x", "liked": True}))
+    like(ui, conv, 3, True)
+    like(ui, conv, 1, False)
+    like(ui, conv, 99, True)
     rows = FeedbackLog(tmp_path / "data" / FILE_NAME).read()
     assert [(r["vote"], r["question"], r["channel"]) for r in rows] == [
         ("up", "And in San Francisco?", "ui"), ("down", "What does an ML engineer earn?", "ui")]
@@ -385,7 +391,7 @@ def test_like_writes_question_history_answer_citations_and_ranks(
     assert {"dense_rank", "sparse_rank", "pieces_rank"} <= set(ranks["results"][0])
     assert [c["n"] for c in ranks["cited"]] == [c["n"] for c in turns[1]["citations"]]
     # clicking the thumb again takes the vote back: a new line, and it no longer counts
-    ui.on_like(conv, gr.LikeData(None, {"index": 3, "value": "x", "liked": ""}))
+    like(ui, conv, 3, "")
     rows = FeedbackLog(tmp_path / "data" / FILE_NAME).read()
     assert rows[-1]["vote"] == "none" and rows[-1]["ref"] == rows[0]["ref"]
     assert [r["question"] for r in latest(rows)] == ["What does an ML engineer earn?"]
@@ -613,3 +619,13 @@ def test_inspect_shows_three_lists(tmp_path: Path, indexed: tuple[Path, Store]) 
     assert ui.inspect("   ", 3, None, None) == INSPECT_EMPTY  # type: ignore[arg-type]
     ui.inspect("x", 3, None, None)  # type: ignore[arg-type]
     assert "Too many questions" in ui.inspect("Docker", 3, None, None)  # type: ignore[arg-type]
+
+
+def test_votes_count_against_the_rate_budget(tmp_path: Path,
+                                             indexed: tuple[Path, Store]) -> None:
+    ui = _ui(tmp_path, indexed[1], rate_limit_per_minute=2)
+    _, conv, _ = _final(ui, "Is Kaggle worth my time?")
+    like(ui, conv, 1, True)  # the second of two
+    like(ui, conv, 1, False)  # over the budget: not stored (the user is told)
+    rows = FeedbackLog(tmp_path / "data" / FILE_NAME).read()
+    assert [r["vote"] for r in rows] == ["up"]

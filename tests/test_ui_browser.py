@@ -156,6 +156,7 @@ SECOND = "Is Kaggle worth my time?"
 THIRD = "What about for a complete beginner?"
 EDITED = "What about for someone studying part-time?"
 OTHER_CHAT = "Do I need to know Docker?"
+TAB_CHAT = "Are cloud certifications worth it?"
 
 
 def launch(pw: Any, profile: Path) -> Any:
@@ -311,6 +312,19 @@ def test_conversations_in_the_browser(server: tuple[str, Path], tmp_path: Path) 
             page.locator("#cb-chat button[aria-label=Clear]").click()
             page.locator("#cb-chat .cb-answer").first.wait_for(state="detached")
             assert history(page) == [OTHER_CHAT]
+
+            # two tabs: what one saves, the other shows (and keeps) once it is used again
+            other = ctx.new_page()
+            other.goto(f"{base}/")
+            other.locator("#cb-input textarea").wait_for()
+            assert history(other, [OTHER_CHAT]) == [OTHER_CHAT]
+            page.bring_to_front()
+            ask(page, box, TAB_CHAT)
+            assert history(page, [TAB_CHAT, OTHER_CHAT]) == [TAB_CHAT, OTHER_CHAT]
+            other.bring_to_front()
+            other.locator("#cb-header").click()  # looked at again: it takes the fresh list
+            assert history(other, [TAB_CHAT, OTHER_CHAT]) == [TAB_CHAT, OTHER_CHAT]
+            other.close()
 
             # the Inspect tab: hybrid, dense and sparse side by side
             page.get_by_role("tab", name="Inspect").click()

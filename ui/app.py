@@ -324,12 +324,16 @@ class ChatUI:
         yield from self.ask(question, conv, guides, request)
 
     # ------------------------------------------------------------ votes
-    def on_like(self, conv: Any, data: gr.LikeData) -> None:
+    def on_like(self, conv: Any, data: gr.LikeData, request: gr.Request) -> None:
         conv = _conversation(conv)
         turns = conv["turns"]
         k = _message_index(data.index) // 2
         if not 0 <= k < len(turns) or not turns[k].get("done") or turns[k].get("error"):
             return  # nothing to rate: still answering, or a problem note
+        # A vote costs a search (its ranks are kept): it counts against the client's budget.
+        if (wait := self.services.limiter.hit(_client_key(request))) is not None:
+            gr.Warning(errors.rate_limited(wait).message)
+            return
         turn = turns[k]
         history: list[dict[str, str]] = []
         for t in turns[:k]:
@@ -488,18 +492,20 @@ def build_blocks(ui: ChatUI) -> gr.Blocks:
             chat.retry(ui.retry, [conv, guides], **io),
             chat.edit(ui.edit, [conv, guides], **io),
         ]
+        # Client-side only: tell other open tabs that the store changed (ui.conversations).
+        stamp: dict[str, Any] = {"fn": None, "js": convs.STAMP_JS, "queue": False, **private}
         for asked in asks:  # each answer is saved in the browser once it is complete
             asked.then(ui.save, [conv, store], [conv, store, history, title, export],
-                       queue=False, show_progress="hidden", **private)
+                       queue=False, show_progress="hidden", **private).then(**stamp)
         chat.like(ui.on_like, [conv], None, **private)
         for starts in (new.click, chat.clear):
             starts(ui.new_chat, [store], shown, cancels=asks, queue=False, **private)
         history.input(ui.open, [history, store], shown, cancels=asks, queue=False, **private)
         for renames in (rename.click, title.submit):
             renames(ui.rename, [title, conv, store], [conv, store, history, title, export],
-                    queue=False, **private)
+                    queue=False, **private).then(**stamp)
         delete.click(ui.delete, [conv, store], [store, *shown], cancels=asks, queue=False,
-                     **private)
+                     **private).then(**stamp)
         for inspects in (go.click, query.submit):
             inspects(ui.inspect, [query, top_k, guides], found, show_progress="minimal",
                      concurrency_limit=4, concurrency_id="ask", **private)

@@ -13,6 +13,12 @@ characters of JSON; past either, the conversations untouched the longest are dro
 A turn is saved as data (question, answer, citations, kind...), not as HTML: the page is
 rendered again from it.
 
+Several tabs: the store is one value that a tab reads only when it loads, so a tab left
+open keeps an old copy, and its next save would write over what another tab saved since.
+Each save therefore also stamps REVISION_KEY, and a tab that sees another tab's stamp
+reloads (taking the fresh store) the next time it is looked at or clicked, before it can
+save its stale copy.
+
 These are pure functions of plain JSON values; ui.app wires them to the components.
 """
 
@@ -26,6 +32,10 @@ from typing import Any
 
 VERSION = 1
 STORAGE_KEY = "careerbot-conversations-v1"
+# Stamped (plain localStorage) after every save, so other open tabs learn that their copy
+# of the store is stale (see ui.style's script).
+REVISION_KEY = STORAGE_KEY + "-rev"
+STAMP_JS = f"() => {{ localStorage.setItem('{REVISION_KEY}', String(Date.now())); }}"
 # gr.BrowserState encrypts what it stores with this secret, but the secret travels to the
 # browser with the page's config, so it protects nothing; what matters is that it stays
 # the same across server restarts. Gradio's default, a random secret per process, would

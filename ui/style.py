@@ -3,6 +3,8 @@ answer and its sources on the clipboard)."""
 
 from __future__ import annotations
 
+from ui.conversations import REVISION_KEY
+
 CSS = """
 #cb-header { padding: 4px 2px 0; }
 #cb-header h1 { font-size: 1.6rem; margin: 0 0 2px; letter-spacing: -0.01em; }
@@ -189,5 +191,24 @@ document.addEventListener("click", function (e) {
     fallback();
   }
 }, true);
+
+// Saved conversations are one localStorage value (gr.BrowserState) that a tab reads only
+// when the page loads; Gradio has nothing to keep open tabs in step. Every save stamps
+// REVISION_KEY (ui.conversations), and a tab that sees another tab's stamp reloads the
+// next time it is looked at or clicked, before it can write its stale copy over it.
+(function () {
+  var stale = false;
+  window.addEventListener("storage", function (e) {
+    if (e.key === "__REVISION_KEY__") stale = true;
+  });
+  function fresh() {
+    if (stale) { stale = false; location.reload(); }
+  }
+  window.addEventListener("focus", fresh);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) fresh();
+  });
+  document.addEventListener("pointerdown", fresh, true);
+})();
 </script>
-"""
+""".replace("__REVISION_KEY__", REVISION_KEY)
