@@ -37,8 +37,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from rag.explain import retrieval_record
+
 if TYPE_CHECKING:
-    from rag.services import Services
+    from rag.services import Services  # which builds the log: imported for types only
 
 log = logging.getLogger("careerbot")
 
@@ -154,8 +156,6 @@ def record_vote(
         "sources": list(sources) if sources else None, "retrieval": None,
     }
     if vote in VOTES:
-        from rag.explain import retrieval_record  # rag.explain imports the answerer
-
         try:
             if (problem := services.problem()) is not None:
                 raise RuntimeError(problem.detail)
