@@ -37,6 +37,7 @@ lint: install
 bench: install
 	$(BIN)/python -m eval.bench
 	$(BIN)/python -m eval.bench_api
+	$(BIN)/python -m eval.bench_ui
 	$(BIN)/python -m eval.bench_scale
 	$(BIN)/python -m eval.bench_live
 

@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from api import chat, errors, openai_compat, sources_routes
+from api import chat, errors, explain, feedback_routes, openai_compat, sources_routes
 from api.admin import AdminGuard
 from api.errors import ApiError
 from api.runtime import (
@@ -138,9 +138,12 @@ def create_app(
     @app.post(
         "/v1/search", tags=["search"], response_model=SearchResponse, responses=_ERRORS,
         dependencies=v1, summary="Rank passages of the guides for a query",
+        response_model_exclude_unset=True,  # `explain` only when asked for
     )
     async def search(req: SearchRequest, services: ServicesDep) -> dict[str, Any]:
         require_model(services)
+        if req.explain:
+            return await run_in_threadpool(explain.search, services, req)
         hits = await run_in_threadpool(_search, services, req)
         return {"results": [h.to_dict() for h in hits]}
 
@@ -171,6 +174,7 @@ def create_app(
 
     chat.add_routes(app, v1)
     openai_compat.add_routes(app, v1)
+    feedback_routes.add_routes(app, v1)
     # Writes of the guides: admin keys, not chat keys (api.admin).
     guides = Guides(services)
     sources_routes.add_routes(app, guides, guard, AdminGuard(settings))

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool
 
+from api import explain
 from api.errors import ApiError, rate_limited_message, store_unavailable_message
 from api.runtime import ServicesDep, prepare_bot
 from api.schemas import ChatRequest, ChatResponse, ErrorBody
@@ -93,7 +94,8 @@ async def _chat_stream(bot: CareerBot, req: ChatRequest) -> AsyncIterator[Server
             yield _sse("delta", {"text": value})
         elif kind == "done":
             yield _sse("done", ChatResponse.model_validate(
-                {**value, "session_id": req.session_id}).model_dump(mode="json"))
+                {**value, "session_id": req.session_id}).model_dump(mode="json",
+                                                                    exclude_unset=True))
         elif kind == "error":
             yield _sse("error", {"error": value[1]})
         else:  # meta, citations
@@ -101,6 +103,8 @@ async def _chat_stream(bot: CareerBot, req: ChatRequest) -> AsyncIterator[Server
 
 
 async def chat(req: ChatRequest, services: ServicesDep) -> Any:
+    if req.explain:
+        return await explain.chat(services, req)
     bot = await run_in_threadpool(prepare_bot, services, req.sources)
     if req.stream:
         return EventSourceResponse(_chat_stream(bot, req), ping=SSE_PING_SECONDS, sep="\n")
@@ -116,7 +120,7 @@ async def chat(req: ChatRequest, services: ServicesDep) -> Any:
 def add_routes(app: FastAPI, dependencies: Sequence[params.Depends]) -> None:
     app.add_api_route(
         "/v1/chat", chat, methods=["POST"], tags=["chat"], dependencies=dependencies,
-        response_model=ChatResponse,
+        response_model=ChatResponse, response_model_exclude_unset=True,  # explain: if asked
         responses={200: {"description": "The answer. " + _STREAM_DOC,
                          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                    **ERRORS},

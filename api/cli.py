@@ -4,7 +4,7 @@ receives the process's `Services` (rag.services) built from them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 
-from api import discovery
+from api import discovery, feedback_cli
 from api.app import EMPTY_INDEX, create_app, unknown_sources
 from api.errors import STORE_ERRORS
 from api.remote import Remote, RemoteError
@@ -21,6 +21,7 @@ from ingest.pipeline import IngestError, is_stale, update_index
 from ingest.progress import progress_for
 from ingest.sources import Guides
 from ingest.watch import CorpusWatcher
+from rag.explain import explain_search
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Mode, Store
@@ -166,20 +167,28 @@ def sources(ctx: typer.Context, as_json: JsonOpt = False, server: ServerOpt = No
 
 
 def _retrieve(services: Services, query: str, top_k: int, mode: Mode,
-              sources: list[str] | None, server: str | None) -> list[dict[str, Any]]:
+              sources: list[str] | None, server: str | None, explain: bool = False
+              ) -> dict[str, Any]:
+    """`{"results": [...]}` as the API answers /v1/search, each result with `explain` and
+    the whole with `explain` ({query, mode, depth}) when asked; through a server or not."""
     query = query.strip()
     if not query:
         fail("the query is empty")
     remote = _remote(services, server)
     if remote is not None:
-        return _remotely(lambda: remote.search(query, top_k, mode, sources))
+        return _remotely(lambda: remote.search(query, top_k, mode, sources, explain))
     with opened_store(services) as store:
         if store.count() == 0:
             fail(f"the {EMPTY_INDEX}")
         if sources and (problem := unknown_sources(store, sources)):
             fail(problem)
+        if explain:
+            found = explain_search(services.retriever, query, top_k=top_k, mode=mode,
+                                   sources=sources)
+            return {"results": found.results(), "explain": {
+                "query": found.query, "mode": found.mode, "depth": found.depth}}
         hits = services.retriever.search(query, top_k=top_k, mode=mode, sources=sources)
-        return [h.to_dict() for h in hits]
+        return {"results": [h.to_dict() for h in hits]}
 
 
 def _excerpt(text: str, limit: int = 300) -> str:
@@ -198,19 +207,42 @@ def search(
         "--source", help="Only this doc id (repeatable).")] = None,
     as_json: JsonOpt = False,
     server: ServerOpt = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Show each passage's rank and score in the dense, sparse and "
+        "fused lists and the words it matched.")] = False,
 ) -> None:
     """Show the passages that best match QUERY."""
     services: Services = ctx.obj
-    hits = _retrieve(services, query, top_k or services.settings.top_k, mode, source, server)
+    found = _retrieve(services, query, top_k or services.settings.top_k, mode, source, server,
+                      explain)
     if as_json:
-        typer.echo(json.dumps({"results": hits}, indent=2))
+        typer.echo(json.dumps(found, indent=2))
         return
+    if "explain" in found:
+        how = found["explain"]
+        typer.echo(f"searched: {how['query']!r} ({how['mode']}; each list {how['depth']} "
+                   "deep)\n")
+    hits = found["results"]
     if not hits:
         typer.echo("no matching passages")
     for rank, h in enumerate(hits, 1):
         typer.echo(f"{rank}. [{h['score']:.4f}] {h['title']} › {h['section'] or '(top)'}  "
                    f"({h['doc_id']} {h['start']}:{h['end']})")
+        if "explain" in h:
+            typer.echo(f"   {explain_line(h['explain'])}")
         typer.echo(f"   {_excerpt(h['text'])}\n")
+
+
+def explain_line(r: Mapping[str, Any]) -> str:
+    """"fused #1 · dense #2 (0.502) · sparse #19 (2.28) · pieces #1 (0.660) · matched: python"."""
+    def place(name: str, fmt: str) -> str:
+        rank, score = r.get(f"{name}_rank"), r.get(f"{name}_score")
+        return f"{name} –" if rank is None else f"{name} #{rank} ({score:{fmt}})"
+
+    parts = [place("fused", ".4f"), place("dense", ".3f"), place("sparse", ".2f"),
+             place("pieces", ".3f")]
+    terms = ", ".join(r.get("matched_terms") or []) or "none"
+    return " · ".join(parts) + f" · matched: {terms}"
 
 
 def _load_history(path: Path | None) -> list[dict[str, str]]:
@@ -329,6 +361,7 @@ def serve(
 
 
 app.command("eval")(run_eval)
+app.add_typer(feedback_cli.app, name="feedback")
 
 
 def main() -> None:

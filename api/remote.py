@@ -53,12 +53,15 @@ class Remote:
         out.pop("session_id", None)
         return out
 
-    def search(self, query: str, top_k: int, mode: str, sources: list[str] | None
-               ) -> list[dict[str, Any]]:
+    def search(self, query: str, top_k: int, mode: str, sources: list[str] | None,
+               explain: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"query": query, "top_k": top_k, "mode": mode}
         if sources:
             body["sources"] = sources
-        return list(self._call("POST", "/v1/search", self.chat_key, body)["results"])
+        if explain:
+            body["explain"] = True
+        out: dict[str, Any] = self._call("POST", "/v1/search", self.chat_key, body)
+        return out
 
     def sources(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/v1/sources", self.chat_key)["sources"])

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.explain_schemas import ChatExplain, ExplainRanks, SearchExplain
 from rag.intent import Intent
 from rag.store import Mode
 
@@ -41,6 +42,10 @@ class SearchRequest(BaseModel):
         description="Only search these documents (doc ids from /v1/sources); omit to search all.",
         examples=[["001_b99e32355209f981"]],
     )
+    explain: bool = Field(
+        False, description="Add to every result its rank and score in the dense, sparse and "
+        "fused lists and the query words it matched (the retrieval inspector).",
+    )
 
 
 class SearchHit(BaseModel):
@@ -55,10 +60,14 @@ class SearchHit(BaseModel):
         description="Relevance (RRF in hybrid, cosine in dense, BM25 in sparse mode); compare "
         "scores within one response only."
     )
+    explain: ExplainRanks | None = Field(
+        None, description="Only with `explain: true`: where each retriever ranked it.")
 
 
 class SearchResponse(BaseModel):
     results: list[SearchHit] = Field(description="Passages, best first.")
+    explain: SearchExplain | None = Field(
+        None, description="Only with `explain: true`: what was searched, and how deep.")
 
 
 class Source(BaseModel):
@@ -161,6 +170,12 @@ class ChatRequest(BaseModel):
         description="Opaque id echoed back for correlating logs; the server keeps no "
         "conversation state, so send `history` for follow-ups.",
     )
+    explain: bool = Field(
+        False, description="Add `explain`: the passages retrieved with their ranks, the "
+        "answerer's best candidates with their scores, and why the quoted ones won. With "
+        "`stream`, the answer is composed before the stream starts and `explain` comes in "
+        "the `done` event.",
+    )
 
 
 class Citation(BaseModel):
@@ -198,6 +213,7 @@ class ChatResponse(BaseModel):
         "answer (e.g. an LLM sentence without a citation); empty for a clean answer.",
     )
     session_id: str | None = Field(None, description="As sent in the request.")
+    explain: ChatExplain | None = Field(None, description="Only with `explain: true`.")
 
 
 # ---------------------------------------------------------------------------- OpenAI

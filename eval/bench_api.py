@@ -8,6 +8,9 @@ concurrent clients over a fixed number of requests each, and prints JSON:
     {"startup_s", "search": {"c1": {...}, "c8": {...}}, "chat": {...}, "mixed": {...}}
 
 "mixed" is the load test: 16 clients sending 320 requests that alternate search and chat.
+"explain" is the retrieval inspector's cost: one client sends each question to /v1/search
+and to /v1/chat with and without `"explain": true`, alternating which goes first, and the
+p50s are compared (`extra`: on over off, minus 1).
 
 with p50/p95/mean latency in ms, throughput (requests/s) and the error count per run.
 The server runs in its own process, so the client's work does not share its GIL.
@@ -111,6 +114,27 @@ async def run_load(base: str, path: str | None, bodies: list[Any], clients: int
             "rps": round(len(latencies) / wall, 2)}
 
 
+async def explain_cost(base: str, questions: list[str], rounds: int) -> dict[str, Any]:
+    """p50 latency of search and chat with and without explain, measured side by side."""
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        for path, field in (("/v1/search", "query"), ("/v1/chat", "message")):
+            ms: dict[bool, list[float]] = {False: [], True: []}
+            errors = 0
+            for i, q in zip(range(rounds), cycle(questions), strict=False):
+                # alternate the order, so neither setting always meets a warmer cache
+                for explain in ((False, True) if i % 2 else (True, False)):
+                    t = time.perf_counter()
+                    r = await client.post(path, json={field: q, "explain": explain})
+                    ms[explain].append((time.perf_counter() - t) * 1000)
+                    errors += r.status_code != 200
+            off, on = pct(ms[False], 50), pct(ms[True], 50)
+            out[path.rsplit("/", 1)[1]] = {
+                "requests": rounds, "errors": errors, "p50_off_ms": round(off, 1),
+                "p50_on_ms": round(on, 1), "extra": round(on / off - 1, 3)}
+    return out
+
+
 def bench(requests: int) -> dict[str, Any]:
     qs = questions()
     out: dict[str, Any] = {"requests_per_run": requests, "concurrency": list(CONCURRENCY)}
@@ -137,6 +161,8 @@ def bench(requests: int) -> dict[str, Any]:
                                                 strict=False)]
                     out[name][f"c{clients}"] = asyncio.run(
                         run_load(base, path, sample, clients))
+            step("explain on and off, one client")
+            out["explain"] = asyncio.run(explain_cost(base, qs, max(requests, 48)))
             step(f"mixed load: {MIXED_CLIENTS} clients, {MIXED_REQUESTS} requests")
             # The load test: many clients mixing search and chat, bounded in count.
             mixed = [(("/v1/search", {"query": q}) if i % 2 else ("/v1/chat", {"message": q}))

@@ -10,7 +10,7 @@ import typer
 
 from eval.beir import BeirError, load_beir
 from eval.dataset import DEFAULT_SET, DatasetError, load_items, validate
-from eval.report import compare_runs, headline, load_run, write_run
+from eval.report import compare_runs, headline, load_run, unlabelled_lines, write_run
 from eval.run import EvalError, evaluate_beir, evaluate_ours, parse_modes
 from ingest.parse import ParseError, parse_bytes
 from ingest.pipeline import IngestError, corpus_files, doc_id_for
@@ -62,8 +62,11 @@ def _validate(settings: Settings, dataset: Path, beir: Path | None) -> None:
             typer.echo(p, err=True)
         _fail(f"{dataset}: {len(problems)} problem(s) against {settings.corpus_dir}")
     splits = {s: sum(it.split == s for it in items) for s in ("train", "dev", "test")}
+    unlabelled = [it for it in items if it.unlabelled]
     typer.echo(f"{dataset}: {len(items)} items valid against {settings.corpus_dir} ("
-               + ", ".join(f"{k} {v}" for k, v in splits.items()) + ")")
+               + ", ".join(f"{k} {v}" for k, v in splits.items()) + ")"
+               + (f"; {len(unlabelled)} unlabelled (not scored until their evidence and "
+                  "facts are filled in)" if unlabelled else ""))
 
 
 def run_eval(
@@ -123,7 +126,7 @@ def run_eval(
         folder = write_run(result, out or settings.data_dir / "eval-runs")
     except (EvalError, DatasetError, BeirError, IngestError, OSError) as e:
         _fail(str(e) or type(e).__name__)
-    for line in headline(result):
+    for line in [*headline(result), *unlabelled_lines(result)]:
         typer.echo(line)
     if result["ingest"].get("failed"):
         typer.echo(f"warning: {len(result['ingest']['failed'])} file(s) failed to ingest; "

@@ -8,6 +8,13 @@ One JSON object per line (`eval/datasets/*.jsonl`):
      "content": str}], "tags": [str], "split": "train"|"dev"|"test"}
 `key_facts` are the facts the first line of a right answer carries (the verdict, the
 figure, the items); `section` groups near-duplicates so a split never separates them.
+Items made from feedback (`careerbot feedback export`, eval.feedback) also carry
+`answer_given` (the answer that was voted on) and `origin` (the vote: id, time, channel,
+comment, the citations given).
+
+An answerable item with neither evidence nor facts is *unlabelled*: a candidate waiting
+for a person to fill in what a right answer holds (or to set `answerable` to false).
+`careerbot eval` lists such items and scores the others; the validator skips them.
 Evidence is (document, exact quote), not chunk ids, so the set survives re-chunking: a
 retrieved chunk is relevant when its span overlaps an evidence span.
 """
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,11 +59,18 @@ class Item(BaseModel):
     history: list[Turn] = []
     tags: list[str] = []
     split: Literal["train", "dev", "test"] = "dev"
+    answer_given: str = ""
+    origin: dict[str, Any] = {}
 
     @property
     def lead_facts(self) -> list[str]:
         """What the first line must carry: the key facts, else any fact."""
         return self.key_facts or self.facts
+
+    @property
+    def unlabelled(self) -> bool:
+        """Answerable, yet nothing says what a right answer holds: not scored."""
+        return self.answerable and not self.evidence and not self.facts
 
 
 class DatasetError(ValueError):
@@ -96,6 +110,8 @@ def validate(items: list[Item], texts: dict[str, str]) -> list[str]:
         if it.id in seen:
             problems.append(f"{it.id}: duplicate id")
         seen.add(it.id)
+        if it.unlabelled:
+            continue  # listed by `careerbot eval`, not scored
         if it.answerable and not it.evidence:
             problems.append(f"{it.id}: answerable but has no evidence")
         if not it.answerable and (it.evidence or it.facts):
@@ -111,4 +127,9 @@ def validate(items: list[Item], texts: dict[str, str]) -> list[str]:
 
 
 def dump_items(items: list[Item], path: Path) -> None:
-    path.write_text("".join(json.dumps(i.model_dump(), ensure_ascii=False) + "\n" for i in items))
+    # The feedback fields only where there is something in them: the hand-made set's lines
+    # stay as they were.
+    path.write_text("".join(
+        json.dumps(i.model_dump(exclude={k for k in ("answer_given", "origin")
+                                         if not getattr(i, k)}), ensure_ascii=False) + "\n"
+        for i in items))

@@ -177,6 +177,7 @@ def render_markdown(result: dict[str, Any]) -> str:
                               rows)
     out += _latency_md(result)
     out += _questions_md(result)
+    out += _unlabelled_md(result)
     out += [
         "## Metric definitions", "",
         "- Retrieval (ir-measures, mean over questions; a question with nothing relevant "
@@ -240,6 +241,27 @@ def _questions_md(result: dict[str, Any], limit: int = 300) -> list[str]:
             "with a miss are listed" if len(qs) > limit else
             f"Rank of the first relevant item (– : none in the top {k})")
     return ["## Per question", "", note + ".", "", *_table(head, rows[:limit])]
+
+
+def _unlabelled_md(result: dict[str, Any]) -> list[str]:
+    items = result.get("unlabelled") or []
+    if not items:
+        return []
+    rows = [[u["id"], u["question"].replace("|", "\\|"), ", ".join(u.get("tags") or [])]
+            for u in items]
+    return ["## Unlabelled (not scored)", "",
+            f"{len(items)} item(s) have neither evidence nor facts yet: fill them in (or set "
+            "`answerable` to false) to have them scored.", "",
+            *_table(["item", "question", "tags"], rows)]
+
+
+def unlabelled_lines(result: dict[str, Any]) -> list[str]:
+    """The terminal's list of the items a run did not score."""
+    items = result.get("unlabelled") or []
+    if not items:
+        return []
+    return [f"unlabelled, not scored ({len(items)}): fill in evidence and facts to score them",
+            *(f"  {u['id']}: {u['question']}" for u in items)]
 
 
 def headline(result: dict[str, Any]) -> list[str]:

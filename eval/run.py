@@ -5,7 +5,7 @@ store of its own, in memory unless the caller hands one in, so a run is reproduc
 cannot collide with a running server that holds the user's data dir.
 
 The result is one JSON-ready dict (see `eval.report` for the files written from it):
-    {"schema", "created", "kind": "ours"|"beir", "dataset", "setup", "ingest",
+    {"schema", "created", "kind": "ours"|"beir", "dataset", "setup", "ingest", "unlabelled",
      "splits": {name: {"questions", "answerable", "retrieval": {mode: metrics},
                        "answers": {"overall", "by_kind"} | None}},
      "latency": {"search": {mode: stats}, "answer": {stage: stats}},
@@ -169,6 +169,15 @@ def evaluate_ours(
     items = select_split(load_items(dataset), split)
     if not items:
         raise EvalError(f"{dataset} has no questions in split {split!r}")
+    # Candidates nobody has labelled yet (eval.feedback) are listed, not scored.
+    unlabelled = [{"id": it.id, "question": it.question, "tags": it.tags}
+                  for it in items if it.unlabelled]
+    items = [it for it in items if not it.unlabelled]
+    if not items:
+        raise EvalError(
+            f"{dataset}: nothing to score in split {split!r}: every item is unlabelled (fill "
+            "in its evidence and facts, or set answerable to false):\n  "
+            + "\n  ".join(f"{u['id']}: {u['question']}" for u in unlabelled))
     t_start = time.perf_counter()
     with temporary_store(store) as st:
         log(f"ingesting {settings.corpus_dir} into a temporary store...")
@@ -188,7 +197,8 @@ def evaluate_ours(
 
         questions: dict[str, dict[str, Any]] = {
             it.id: {"split": it.split, "kind": it.kind, "question": it.question,
-                    "answerable": it.answerable, "tags": it.tags, "ranks": {}, "answer": None}
+                    "answerable": it.answerable, "tags": it.tags, "ranks": {}, "answer": None,
+                    **({"answer_given": it.answer_given} if it.answer_given else {})}
             for it in items
         }
         runs: dict[str, list[ScoredDoc]] = {m: [] for m in modes}
@@ -219,6 +229,8 @@ def evaluate_ours(
         for qid, row in answer_scores["per_question"].items():
             row["timings_ms"] = got[qid].timings_ms
             row["answer"] = got[qid].answer
+            if "answer_given" in questions[qid]:  # a case from feedback: still the same?
+                row["same_as_given"] = got[qid].answer == questions[qid]["answer_given"]
             questions[qid]["answer"] = row
 
     splits: dict[str, Any] = {}
@@ -247,6 +259,7 @@ def evaluate_ours(
                        for s in ANSWER_STAGES} if answers else None,
         },
         "questions": questions,
+        "unlabelled": unlabelled,
         "seconds": round(time.perf_counter() - t_start, 2),
     }
 

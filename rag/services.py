@@ -1,7 +1,7 @@
 """The composition root: one `Services` per process, built from the one `Settings`.
 
-The store, the embedder, the retriever, the answerer, the bot and the rate limiter are
-built here and nowhere else. The command line, the API, the chat UI, eval and the
+The store, the embedder, the retriever, the answerer, the bot, the rate limiter and the
+feedback log are built here and nowhere else. The command line, the API, the chat UI, eval and the
 benchmarks each receive a `Services` and take what they need from it, so they agree on the
 configuration (an LLM endpoint, the prefetch depth...), share one bot, whose caches serve
 every request, and count a client's requests against one budget.
@@ -33,6 +33,8 @@ from rag.answer import Answerer, AnswerModel
 from rag.chat import CareerBot, build_bot
 from rag.embed import Embedder
 from rag.failures import EMPTY_INDEX, STORE_ERRORS, Failure
+from rag.feedback import FILE_NAME as FEEDBACK_FILE
+from rag.feedback import FeedbackLog
 from rag.ratelimit import RateLimiter
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
@@ -66,6 +68,10 @@ class Services:
         self._store = store
         self._owns_store = store is None
         self._bot: CareerBot | None = None
+        # Votes from the UI, the API and the Discord bot: one log (rag.feedback).
+        self.feedback = FeedbackLog(settings.data_dir / FEEDBACK_FILE,
+                                    max_bytes=int(settings.feedback_max_mb * 2**20),
+                                    backups=settings.feedback_backups)
         self._failed_at = -float("inf")  # when opening the store last failed
         self._lock = threading.RLock()
         # The index generation the caches were built from (rag.schema.IndexMeta), and when

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=20)
     prefetch_k: int = Field(40, ge=1, le=200)
     answer_k: int = Field(8, ge=1, le=20, description="Chunks the answerer reads.")
+    # The feedback log (rag.feedback): rotated past this size, keeping this many old files.
+    feedback_max_mb: float = Field(10.0, gt=0, le=1024)
+    feedback_backups: int = Field(3, ge=1, le=100)
 
     # Optional LLM answerer: any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, OpenAI).
     llm_base_url: str = Field("", description="e.g. http://localhost:11434/v1; empty: extractive")

@@ -44,15 +44,28 @@ def _stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
-def terms(text: str) -> list[str]:
-    """Lower-cased, stop-word-free, stemmed terms; keeps tokens like `c++` and `3.11`."""
+def words(text: str) -> list[tuple[str, str]]:
+    """(term, word) for each word of `text` that counts: the word lower-cased as written and
+    its term (stemmed; tokens like `c++` and `3.11` kept whole)."""
     out = []
     for m in _WORD.finditer(text.lower()):
         w = m.group(0).strip(".")
         if not w or w in STOPWORDS:
             continue
-        out.append(_stem(w) if w.isalpha() else w)
+        out.append((_stem(w) if w.isalpha() else w, w))
     return out
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, stemmed terms; keeps tokens like `c++` and `3.11`."""
+    return [t for t, _ in words(text)]
+
+
+def matched_words(query: str, text: str) -> list[str]:
+    """The words of `query` (as written, each once) whose terms occur in `text`: what the
+    sparse retriever matched on."""
+    found = set(terms(text))
+    return list(dict.fromkeys(w for t, w in words(query) if t in found))
 
 
 @lru_cache(maxsize=65536)

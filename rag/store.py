@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
 from rag.blocks import Block
 from rag.schema import (
@@ -405,23 +406,92 @@ class Store:
             if dense is None:
                 raise ValueError("hybrid mode needs a dense query vector")
             res = self.client.query_points(
-                self.chunks,
-                prefetch=[
-                    models.Prefetch(query=dense, using=DENSE, limit=prefetch_k, filter=flt),
-                    models.Prefetch(query=sparse_q, using=SPARSE, limit=prefetch_k, filter=flt),
-                    *([models.Prefetch(query=[dense], using=PIECES, limit=prefetch_k,
-                                       filter=flt)] if self.has_pieces() else []),
-                ],
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=top_k,
+                self.chunks, prefetch=self._prefetches(dense, sparse_q, prefetch_k, flt),
+                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=top_k,
                 with_payload=True,
             )
-        hits = []
-        for p in res.points:
-            chunk, blocks = read_chunk(p.payload)
-            hits.append(Hit(
-                doc_id=chunk["doc_id"], chunk_id=str(p.id), title=chunk["title"],
-                section=chunk["section"], text=chunk["text"], start=chunk["start"],
-                end=chunk["end"], score=float(p.score), blocks=blocks,
-            ))
-        return hits
+        return [_hit(p.id, p.payload, p.score) for p in res.points]
+
+    def _prefetches(self, dense: list[float], sparse_q: models.SparseVector | None,
+                    limit: int, flt: models.Filter | None) -> list[models.Prefetch]:
+        """The candidate lists hybrid search fuses, in this order: dense, sparse and (when
+        the chunks carry piece vectors) MaxSim over the pieces."""
+        return [
+            models.Prefetch(query=dense, using=DENSE, limit=limit, filter=flt),
+            models.Prefetch(query=sparse_q, using=SPARSE, limit=limit, filter=flt),
+            *([models.Prefetch(query=[dense], using=PIECES, limit=limit, filter=flt)]
+              if self.has_pieces() else []),
+        ]
+
+    # ------------------------------------------------------------------ explain
+    def ranked_lists(
+        self,
+        dense: list[float],
+        sparse: tuple[list[int], list[float]] | None,
+        *,
+        depth: int,
+        sources: Sequence[str] | None = None,
+    ) -> dict[str, list[tuple[str, float]]]:
+        """What hybrid search is made of, as (chunk id, score) lists in rank order, each
+        `depth` long at most: "dense", "sparse" and "pieces" (each retriever alone, exactly
+        what `search` returns in that mode; "pieces" is empty for an index without piece
+        vectors) and "hybrid" (their fusion, exactly what `search` returns in hybrid mode
+        with `prefetch_k=depth`).
+
+        For the retrieval inspector (rag.explain), which must cost little more than a
+        search: embedded Qdrant fuses in Python with qdrant_client's own RRF function, so
+        here the three lists are fetched once, without payloads, and fused with that same
+        function (tests check the order equals `search`'s); a server fuses by itself, so
+        there the real hybrid query goes with the three lists in one batched request.
+        """
+        empty: dict[str, list[tuple[str, float]]] = {
+            "hybrid": [], "dense": [], "sparse": [], "pieces": []}
+        if not self.client.collection_exists(self.chunks):
+            return empty
+        flt = self._doc_filter(sources) if sources else None
+        sparse_q = None
+        if sparse and sparse[0]:
+            sparse_q = models.SparseVector(indices=sparse[0], values=sparse[1])
+        named: list[tuple[str, Any, str]] = [("dense", dense, DENSE)]
+        if sparse_q is not None:
+            named.append(("sparse", sparse_q, SPARSE))
+        if self.has_pieces():
+            named.append(("pieces", [dense], PIECES))
+        requests = [models.QueryRequest(query=q, using=using, limit=depth, filter=flt,
+                                        with_payload=False) for _, q, using in named]
+        fused_remotely = not self.local and sparse_q is not None
+        if fused_remotely:
+            requests.append(models.QueryRequest(
+                prefetch=self._prefetches(dense, sparse_q, depth, flt),
+                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=depth,
+                with_payload=False))
+        responses = self.client.query_batch_points(self.chunks, requests=requests)
+        out = dict(empty)
+        for (name, _, _), resp in zip(named, responses, strict=False):
+            out[name] = [(str(p.id), float(p.score)) for p in resp.points]
+        if sparse_q is None:  # nothing but stop words: hybrid search is dense search
+            out["hybrid"] = list(out["dense"])
+        elif fused_remotely:
+            out["hybrid"] = [(str(p.id), float(p.score)) for p in responses[-1].points]
+        else:
+            # The function mutates the points it returns, so it gets copies (the scores
+            # above are read already).
+            lists = [[p.model_copy() for p in resp.points] for resp in responses]
+            out["hybrid"] = [(str(p.id), float(p.score))
+                             for p in reciprocal_rank_fusion(lists, limit=depth)]
+        return out
+
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Hit]:
+        """The chunks with these ids, as hits scored 0 (ids not stored are absent)."""
+        if not ids or not self.client.collection_exists(self.chunks):
+            return {}
+        got = self.client.retrieve(self.chunks, list(ids), with_payload=True,
+                                   with_vectors=False)
+        return {str(p.id): _hit(p.id, p.payload, 0.0) for p in got}
+
+
+def _hit(point_id: Any, payload: dict[str, Any] | None, score: float) -> Hit:
+    chunk, blocks = read_chunk(payload)
+    return Hit(doc_id=chunk["doc_id"], chunk_id=str(point_id), title=chunk["title"],
+               section=chunk["section"], text=chunk["text"], start=chunk["start"],
+               end=chunk["end"], score=float(score), blocks=blocks)

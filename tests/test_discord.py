@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -28,6 +29,12 @@ from integrations.discord.bot import (
     mentions_bot,
     thread_history,
 )
+from integrations.discord.feedback import (
+    AnswerBook,
+    Answered,
+    answered_from_message,
+    vote_on,
+)
 from integrations.discord.formatting import (
     SOURCES_HEADER,
     history_from_messages,
@@ -37,6 +44,7 @@ from integrations.discord.formatting import (
     strip_mentions,
 )
 from integrations.discord.handler import USAGE, answer_question
+from rag.feedback import FILE_NAME, FeedbackLog
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import FakeEmbedder, free_port
@@ -256,12 +264,22 @@ class FakeAsker:
     reply: dict[str, Any]
     delay: float = 0.0
     calls: list[tuple[str, list[Any], str | None]] = field(default_factory=list)
+    votes: list[dict[str, Any]] = field(default_factory=list)
 
     async def chat(self, message: str, history: Sequence[Mapping[str, str]] = (), *,
                    session_id: str | None = None) -> dict[str, Any]:
         self.calls.append((message, list(history), session_id))
         await asyncio.sleep(self.delay)
         return self.reply
+
+    async def feedback(self, question: str, answer: str, vote: str, *,
+                       history: Sequence[Mapping[str, str]] = (),
+                       citations: Sequence[Mapping[str, Any]] = (),
+                       ref: str | None = None) -> str:
+        self.votes.append({"question": question, "answer": answer, "vote": vote,
+                           "history": list(history), "citations": list(citations),
+                           "ref": ref})
+        return f"vote-{len(self.votes)}"
 
 
 async def test_handler_end_to_end_with_the_app(indexed: tuple[Settings, Store]) -> None:
@@ -502,3 +520,113 @@ def test_main_needs_a_token(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("DISCORD_TOKEN", "t")
     monkeypatch.setenv("DISCORD_GUILD_ID", "abc")
     assert main() == 2 and "DISCORD_GUILD_ID" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ reactions
+
+
+def reaction(message_id: int, user_id: int, emoji: str, *, author: int | None = BOT_ID,
+             bot: bool = False) -> discord.RawReactionActionEvent:
+    data: dict[str, Any] = {"message_id": str(message_id), "channel_id": "10",
+                            "user_id": str(user_id), "type": 0}
+    if author is not None:
+        data["message_author_id"] = str(author)
+    event = discord.RawReactionActionEvent(data, discord.PartialEmoji(name=emoji),  # type: ignore[arg-type]
+                                           "REACTION_ADD")
+    if bot:
+        event.member = type("M", (), {"bot": True})()  # type: ignore[assignment]
+    return event
+
+
+async def test_reactions_on_an_answer_are_votes(bot: CareerbotDiscord) -> None:
+    http = FakeDiscordHTTP(10)
+    thread = thread_of(bot, http)
+    http.history = [http.message(BOT_ID, "> How long does it take?\nAbout a year [1].",
+                                 bot=True)]
+    question = discord.Message(state=bot._connection, channel=thread, data=http.message(  # type: ignore[arg-type]
+        7, f"<@{BOT_ID}> and part-time?", mentions=[BOT_ID]))
+    await bot.on_message(question)
+    api: FakeAsker = bot.api  # type: ignore[assignment]
+    answer_id = int(http._next)  # the reply the bot just posted
+    await bot.on_raw_reaction_add(reaction(answer_id, 7, "👍"))
+    await bot.on_raw_reaction_add(reaction(answer_id, 8, "👎🏽"))  # any skin tone
+    (up, down) = api.votes
+    assert up == {"question": "and part-time?", "answer": "About a year [1].", "vote": "up",
+                  "history": [{"role": "user", "content": "How long does it take?"},
+                              {"role": "assistant", "content": "About a year [1]."}],
+                  "citations": CITATIONS[:1], "ref": f"discord:{answer_id}:7"}
+    assert down["vote"] == "down" and down["ref"] == f"discord:{answer_id}:8"
+    # not votes: another emoji, the bot's own reaction, another bot's, another's message
+    for event in (reaction(answer_id, 7, "🎉"), reaction(answer_id, BOT_ID, "👍"),
+                  reaction(answer_id, 9, "👍", bot=True),
+                  reaction(answer_id, 7, "👍", author=7)):
+        await bot.on_raw_reaction_add(event)
+    assert len(api.votes) == 2
+
+
+async def test_a_vote_on_an_answer_from_before_a_restart() -> None:
+    """The bot remembers nothing then: it reads the message, and what it replied to."""
+    slash = answered_from_message("> Do I need a degree?\nNot always [1].\n\n**Sources**\n[1] "
+                                  "Guide", None, BOT_ID)
+    assert slash == Answered("Do I need a degree?", "Not always [1].")
+    mention = answered_from_message("Not always [1].", f"<@{BOT_ID}> need a degree?", BOT_ID)
+    assert mention == Answered("need a degree?", "Not always [1].")
+    assert answered_from_message("⚠️ careerbot is not ready", None, BOT_ID) is None
+
+    api = FakeAsker({})
+
+    async def read() -> Answered | None:
+        return mention
+
+    async def gone() -> Answered | None:
+        raise discord.NotFound(httpx_response(404), "Unknown Message")
+
+    book = AnswerBook()
+    assert await vote_on(api, book, message_id=5, user_id=7, emoji="👎", read_message=read) \
+        == "vote-1"
+    assert api.votes[0]["question"] == "need a degree?" and api.votes[0]["history"] == []
+    assert await vote_on(api, book, message_id=6, user_id=7, emoji="👍",
+                         read_message=gone) is None  # deleted meanwhile: nothing sent
+
+
+async def test_votes_reach_the_feedback_log(indexed: tuple[Settings, Store],
+                                            tmp_path: Path) -> None:
+    settings = indexed[0].model_copy(update={"data_dir": tmp_path / "data"})
+    async with api_client(settings, indexed[1]) as api:
+        reply = await api.chat(QUESTION)
+        book = AnswerBook()
+        book.remember([42, 43], Answered(QUESTION, reply["answer"], [],
+                                         reply["citations"]))
+
+        async def unused() -> Answered | None:
+            raise AssertionError("the answer is remembered")
+
+        got = await vote_on(api, book, message_id=43, user_id=7, emoji="👍",
+                            read_message=unused)
+    (row,) = FeedbackLog(settings.data_dir / FILE_NAME).read()
+    assert row["id"] == got and row["channel"] == "discord" and row["vote"] == "up"
+    assert row["question"] == QUESTION and row["citations"] == reply["citations"]
+    assert row["ref"] == "discord:43:7" and row["retrieval"]["results"]
+
+
+async def test_a_vote_the_api_refuses_is_logged_not_raised(
+        caplog: pytest.LogCaptureFixture) -> None:
+    unreachable = CareerbotClient(f"http://127.0.0.1:{free_port()}", timeout=5)
+    book = AnswerBook()
+    book.remember([1], Answered("q", "a"))
+
+    async def unused() -> Answered | None:
+        return None
+
+    assert await vote_on(unreachable, book, message_id=1, user_id=7, emoji="👍",
+                         read_message=unused) is None
+    assert "not stored" in caplog.text
+    await unreachable.aclose()
+
+
+def test_the_answer_book_forgets_the_oldest() -> None:
+    book = AnswerBook(size=3)
+    for i in range(5):
+        book.remember([i, None], Answered(f"q{i}", "a"))
+    assert book.get(0) is None and book.get(1) is None
+    assert [book.get(i).question for i in (2, 3, 4)] == ["q2", "q3", "q4"]  # type: ignore[union-attr]

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
-import threading
 from collections.abc import Iterator, Mapping, Sequence
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,25 @@ from qdrant_client import QdrantClient
 from api.app import create_app
 from ingest.pipeline import ingest_corpus
 from rag.chat import CareerBot
+from rag.feedback import FILE_NAME, FeedbackLog, latest
 from rag.ratelimit import RateLimiter
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import CORPUS, FakeEmbedder
+from ui import conversations as convs
 from ui import errors
 from ui.app import EXAMPLES, ChatUI
-from ui.feedback import FILE_NAME, FeedbackLog, read_feedback, vote_name
+from ui.feedback import vote_name
+from ui.inspect import EMPTY as INSPECT_EMPTY
+from ui.markdown import answer_markdown, conversation_markdown
 from ui.render import (
     NOT_COVERED,
     anchor_id,
     intent_tag,
+    question_from,
     render_answer,
+    render_export,
     render_notice,
     render_question,
     render_sources,
@@ -138,30 +145,10 @@ def test_examples_cover_every_kind() -> None:
 # ------------------------------------------------------------------ feedback
 @pytest.mark.parametrize(("liked", "vote"), [
     (True, "up"), (False, "down"), ("Like", "up"), ("Dislike", "down"), ("", "none"),
-    ("Wrong citation", "wrong citation"),
+    ("Wrong citation", "none"), (None, "none"),
 ])
 def test_vote_name(liked: Any, vote: str) -> None:
     assert vote_name(liked) == vote
-
-
-def test_feedback_log_appends_json_lines(tmp_path: Path) -> None:
-    path = tmp_path / "data" / FILE_NAME
-    log = FeedbackLog(path)
-    turn = {"question": "Q?", "answer": "A. [1]", "citations": CITES, "intent": "salary",
-            "abstained": False, "sources": ["d1"]}
-    log.record("up", turn, ["earlier?"])
-    threads = [threading.Thread(target=log.record, args=("down", turn)) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    rows = read_feedback(path)
-    assert len(rows) == 21 and len(path.read_text().splitlines()) == 21
-    first = rows[0]
-    assert first["vote"] == "up" and first["question"] == "Q?" and first["answer"] == "A. [1]"
-    assert first["citations"] == CITES and first["history"] == ["earlier?"]
-    assert first["intent"] == "salary" and first["sources"] == ["d1"] and first["ts"]
-    assert {r["vote"] for r in rows[1:]} == {"down"}
 
 
 # ------------------------------------------------------------------ callbacks
@@ -209,23 +196,29 @@ def _ui(tmp_path: Path, store: Store | None, *, bot: CareerBot | None = None,
     return ChatUI(Services(s, store=store, embedder=embedder or FakeEmbedder()))
 
 
-def _final(ui: ChatUI, question: str, turns: list[dict[str, Any]] | None = None,
-           guides: list[str] | None = None) -> tuple[list[Any], list[dict[str, Any]], Any]:
-    steps = list(ui.ask(question, turns, guides, None))  # type: ignore[arg-type]
+def like(ui: ChatUI, conv: dict[str, Any], index: int, liked: Any) -> None:
+    """A thumb clicked on chat message `index` (an answer is message 2k+1)."""
+    data = gr.LikeData(None, {"index": index, "value": "x", "liked": liked})
+    ui.on_like(conv, data, None)  # type: ignore[arg-type]
+
+
+def _final(ui: ChatUI, question: str, conv: dict[str, Any] | None = None,
+           guides: list[str] | None = None) -> tuple[list[Any], dict[str, Any], Any]:
+    steps = list(ui.ask(question, conv, guides, None))  # type: ignore[arg-type]
     assert len(steps) >= 2
-    chat, new_turns, _, box = steps[0]
+    chat, _, _, box = steps[0]
     assert chat[-1]["role"] == "assistant" and "Searching the guides" in chat[-1]["content"]
     assert box == ""  # the textbox empties at once
-    chat, new_turns, sources, _ = steps[-1]
-    return chat, new_turns, sources
+    chat, new_conv, sources, _ = steps[-1]
+    return chat, new_conv, sources
 
 
 def test_ask_streams_an_answer_with_sources(tmp_path: Path,
                                             indexed: tuple[Path, Store]) -> None:
     ui = _ui(tmp_path, indexed[1])
-    chat, turns, sources = _final(ui, "What does an ML engineer earn?")
+    chat, conv, sources = _final(ui, "What does an ML engineer earn?")
     assert [m["role"] for m in chat] == ["user", "assistant"]
-    turn = turns[0]
+    turn = conv["turns"][0]
     assert turn["done"] and turn["intent"] == "salary" and turn["citations"]
     assert turn["answer"] and "[1]" in turn["answer"]
     assert 'href="#cite-0-1"' in chat[1]["content"]
@@ -237,16 +230,17 @@ def test_followup_sends_earlier_questions_and_clear_resets(
         tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     bot = SpyBot(indexed[1])
     ui = _ui(tmp_path, indexed[1], bot=bot)
-    _, turns, _ = _final(ui, "What does an ML engineer earn?")
-    chat, turns, sources = _final(ui, "And in San Francisco?", turns)
+    _, conv, _ = _final(ui, "What does an ML engineer earn?")
+    chat, conv, sources = _final(ui, "And in San Francisco?", conv)
+    turns = conv["turns"]
     assert len(chat) == 4 and len(turns) == 2
     assert bot.calls[1]["history"] == [{"role": "user",
                                         "content": "What does an ML engineer earn?"}]
     assert turns[1]["intent"] == "salary"  # the kind carries over to the follow-up
     assert 'href="#cite-1-1"' in chat[3]["content"] and "<details" in sources
-    chat, turns, sources, box = ui.clear()
-    assert chat == [] and turns == [] and "appear here" in sources and box == ""
-    _final(ui, "How long does it take?", turns)
+    conv, chat, sources, title, export, _ = ui.new_chat(None)
+    assert chat == [] and conv["turns"] == [] and "appear here" in sources and title == ""
+    _final(ui, "How long does it take?", conv)
     assert bot.calls[-1]["history"] == []
 
 
@@ -255,9 +249,9 @@ def test_guide_filter(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     ui = _ui(tmp_path, indexed[1], bot=bot)
     ids = [doc_id for _, doc_id in ui.guide_choices()]
     assert len(ids) == 4
-    _, turns, _ = _final(ui, "Which tools should I learn?", guides=ids[2:3])
+    _, conv, _ = _final(ui, "Which tools should I learn?", guides=ids[2:3])
     assert bot.calls[-1]["sources"] == ids[2:3]
-    assert {c["doc_id"] for c in turns[0]["citations"]} <= set(ids[2:3])
+    assert {c["doc_id"] for c in conv["turns"][0]["citations"]} <= set(ids[2:3])
     for everything in ([], None, ids, ["gone"]):
         _final(ui, "Which tools should I learn?", guides=everything)
         assert bot.calls[-1]["sources"] is None
@@ -285,9 +279,9 @@ def test_abstention_in_the_chat(tmp_path: Path, indexed: tuple[Path, Store]) -> 
                            "abstained": True, "timings_ms": {"total": 3.0}, "flags": []}
 
     ui = _ui(tmp_path, indexed[1], bot=Abstaining(indexed[1], FakeEmbedder()))
-    chat, turns, sources = _final(ui, "Best pizza in Naples?")
+    chat, conv, sources = _final(ui, "Best pizza in Naples?")
     assert "cb-abstain" in chat[1]["content"] and NOT_COVERED in chat[1]["content"]
-    assert turns[0]["abstained"] and "No passage" in sources
+    assert conv["turns"][0]["abstained"] and "No passage" in sources
 
 
 class Loading(FakeEmbedder):
@@ -317,12 +311,12 @@ def test_not_ready_is_a_friendly_note(tmp_path: Path, indexed: tuple[Path, Store
             ui = _ui(tmp_path, None, qdrant_url="http://127.0.0.1:9", qdrant_timeout=1)
         else:
             ui = _ui(tmp_path, None)  # the services open the store, which another holds
-        chat, turns, _ = _final(ui, "How long does it take?")
+        chat, conv, _ = _final(ui, "How long does it take?")
     finally:
         if holder is not None:
             holder.close()
     assert title in chat[1]["content"] and 'role="alert"' in chat[1]["content"]
-    assert turns[0]["error"]
+    assert conv["turns"][0]["error"]
 
 
 @pytest.mark.parametrize(("exc", "title"), [
@@ -340,23 +334,23 @@ def test_errors_while_answering_are_friendly(
 
     monkeypatch.setattr(bot.retriever, "search_prepared", broken)
     ui = _ui(tmp_path, indexed[1], bot=bot)
-    chat, turns, _ = _final(ui, "How long does it take?")
+    chat, conv, _ = _final(ui, "How long does it take?")
     html = chat[1]["content"]
     assert title in html
     assert "Traceback" not in html and "secret" not in html and "refused" not in html
     # the failed turn is not sent as context with the next question, nor rated
-    assert turns[0]["error"]
-    ui.on_like(turns, gr.LikeData(None, {"index": 1, "value": "x", "liked": False}))
+    assert conv["turns"][0]["error"]
+    like(ui, conv, 1, False)
     assert not (tmp_path / "data" / FILE_NAME).exists()
 
 
 def test_rate_limit(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     ui = _ui(tmp_path, indexed[1], rate_limit_per_minute=2)
-    turns: list[dict[str, Any]] = []
+    conv: dict[str, Any] | None = None
     for _ in range(2):
-        _, turns, _ = _final(ui, "How long does it take?", turns)
-        assert not turns[-1]["error"]
-    chat, turns, _ = _final(ui, "How long does it take?", turns)
+        _, conv, _ = _final(ui, "How long does it take?", conv)
+        assert not conv["turns"][-1]["error"]
+    chat, conv, _ = _final(ui, "How long does it take?", conv)
     assert "Too many questions" in chat[-1]["content"] and "seconds" in chat[-1]["content"]
 
 
@@ -371,33 +365,44 @@ def test_rate_limiter() -> None:
 
 def test_empty_question_changes_nothing(tmp_path: Path) -> None:
     ui = _ui(tmp_path, None)
-    steps = list(ui.ask("   ", [], None, None))  # type: ignore[arg-type]
+    steps = list(ui.ask("   ", None, None, None))  # type: ignore[arg-type]
     assert len(steps) == 1 and all(isinstance(v, type(gr.skip())) for v in steps[0])
 
 
-def test_like_writes_question_answer_and_citations(
+def test_like_writes_question_history_answer_citations_and_ranks(
         tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     ui = _ui(tmp_path, indexed[1])
-    _, turns, _ = _final(ui, "What does an ML engineer earn?")
-    _, turns, _ = _final(ui, "And in San Francisco?", turns)
-    ui.on_like(turns, gr.LikeData(None, {"index": 3, "value": "x", "liked": True}))
-    ui.on_like(turns, gr.LikeData(None, {"index": 1, "value": "x", "liked": False}))
-    ui.on_like(turns, gr.LikeData(None, {"index": 99, "value": "x", "liked": True}))
-    rows = [json.loads(line) for line in
-            (tmp_path / "data" / FILE_NAME).read_text().splitlines()]
-    assert [(r["vote"], r["question"]) for r in rows] == [
-        ("up", "And in San Francisco?"), ("down", "What does an ML engineer earn?")]
-    assert rows[0]["answer"] == turns[1]["answer"] and rows[0]["citations"] == turns[1][
-        "citations"]
-    assert rows[0]["history"] == ["What does an ML engineer earn?"]
+    _, conv, _ = _final(ui, "What does an ML engineer earn?")
+    _, conv, _ = _final(ui, "And in San Francisco?", conv)
+    turns = conv["turns"]
+    like(ui, conv, 3, True)
+    like(ui, conv, 1, False)
+    like(ui, conv, 99, True)
+    rows = FeedbackLog(tmp_path / "data" / FILE_NAME).read()
+    assert [(r["vote"], r["question"], r["channel"]) for r in rows] == [
+        ("up", "And in San Francisco?", "ui"), ("down", "What does an ML engineer earn?", "ui")]
+    assert rows[0]["answer"] == turns[1]["answer"]
+    assert rows[0]["citations"] == turns[1]["citations"]
+    assert rows[0]["history"] == [
+        {"role": "user", "content": "What does an ML engineer earn?"},
+        {"role": "assistant", "content": turns[0]["answer"]}]
+    ranks = rows[0]["retrieval"]
+    assert ranks["results"] and ranks["results"][0]["rank"] == 1
+    assert {"dense_rank", "sparse_rank", "pieces_rank"} <= set(ranks["results"][0])
+    assert [c["n"] for c in ranks["cited"]] == [c["n"] for c in turns[1]["citations"]]
+    # clicking the thumb again takes the vote back: a new line, and it no longer counts
+    like(ui, conv, 3, "")
+    rows = FeedbackLog(tmp_path / "data" / FILE_NAME).read()
+    assert rows[-1]["vote"] == "none" and rows[-1]["ref"] == rows[0]["ref"]
+    assert [r["question"] for r in latest(rows)] == ["What does an ML engineer earn?"]
 
 
 def test_example_click_asks_it(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
     bot = SpyBot(indexed[1])
     ui = _ui(tmp_path, indexed[1], bot=bot)
     evt = gr.SelectData(None, {"index": 4, "value": {"text": EXAMPLES[4][1]}})
-    steps = list(ui.ask_example([], None, evt, None))  # type: ignore[arg-type]
-    assert bot.calls[0]["question"] == EXAMPLES[4][1] and steps[-1][1][0]["done"]
+    steps = list(ui.ask_example(None, None, evt, None))  # type: ignore[arg-type]
+    assert bot.calls[0]["question"] == EXAMPLES[4][1] and steps[-1][1]["turns"][0]["done"]
 
 
 # ------------------------------------------------------------------ mount
@@ -430,7 +435,8 @@ def test_one_address_has_one_budget_across_ui_and_api(
     ui: ChatUI = app.state.careerbot_ui
 
     def ui_chat(host: str) -> str:
-        steps = list(ui.ask("How long does it take?", [], None, gr.Request(client={"host": host})))
+        steps = list(ui.ask("How long does it take?", None, None,
+                            gr.Request(client={"host": host})))
         return str(steps[-1][0][-1]["content"])
 
     with TestClient(app, client=("10.1.2.3", 50000)) as c:
@@ -442,3 +448,184 @@ def test_one_address_has_one_budget_across_ui_and_api(
         r = c.post("/v1/chat", json={"message": "Do I need a degree?"})
         assert r.status_code == 429 and r.headers["retry-after"]
         assert "Too many questions" not in ui_chat("10.9.9.9")  # another address
+
+
+# ------------------------------------------------------------------ conversations
+def test_saved_conversations_newest_first_with_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = convs.empty_store()
+    a = {**convs.new_conversation(), "turns": [{"question": "First one?", "done": True,
+                                                "html": "<p>not saved</p>"}]}
+    store, a = convs.save(store, a)
+    assert a["id"] and a["created"] and convs.title_of(a) == "First one?"
+    assert store["conversations"][0]["turns"] == [{"question": "First one?", "done": True}]
+    b = {**convs.new_conversation(), "turns": [{"question": "x" * 100, "done": True}]}
+    store, b = convs.save(store, b)
+    assert [c for _, c in convs.choices(store)] == [b["id"], a["id"]]
+    assert convs.choices(store)[0][0].endswith("…") and len(convs.choices(store)[0][0]) == 60
+    store, a = convs.save(store, a)  # a follow-up in a: it moves to the top, same id
+    assert [c for _, c in convs.choices(store)] == [a["id"], b["id"]]
+    store, a = convs.rename(store, a, "  My   title ")
+    assert convs.title_of(convs.find(store, a["id"]) or {}) == "My title"
+    store, a = convs.rename(store, a, "")
+    assert convs.title_of(convs.find(store, a["id"]) or {}) == "First one?"
+    store = convs.delete(store, a["id"])
+    assert [c for _, c in convs.choices(store)] == [b["id"]]
+    # an empty conversation is not saved; an unreadable store counts as empty
+    assert convs.save(store, convs.new_conversation())[0] == store
+    for junk in (None, "x", {"version": 99}, {"version": 1, "conversations": [{"id": 3}]}):
+        assert convs.read_store(junk) == convs.empty_store()
+
+
+def test_saved_conversations_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Any = convs.empty_store()
+    for i in range(convs.MAX_CONVERSATIONS + 5):
+        conv = {**convs.new_conversation(), "turns": [{"question": f"q{i}", "done": True}]}
+        store, _ = convs.save(store, conv)
+    assert len(store["conversations"]) == convs.MAX_CONVERSATIONS
+    assert convs.title_of(store["conversations"][-1]) == "q5"  # the oldest went first
+    monkeypatch.setattr(convs, "MAX_STORE_CHARS", 3000)
+    long = {**convs.new_conversation(),
+            "turns": [{"question": f"t{i}", "answer": "a" * 400, "done": True}
+                      for i in range(20)]}
+    store, long = convs.save(store, long)
+    assert [c["id"] for c in store["conversations"]] == [long["id"]]  # the open one stays
+    kept = store["conversations"][0]["turns"]
+    assert 1 <= len(kept) < 20 and kept[-1]["question"] == "t19"  # its latest turns
+    assert len(json.dumps(store)) <= 3000
+
+
+def test_the_ui_saves_opens_renames_and_deletes(tmp_path: Path,
+                                                indexed: tuple[Path, Store]) -> None:
+    ui = _ui(tmp_path, indexed[1])
+    _, conv, _ = _final(ui, "Is Kaggle worth my time?")
+    conv, store, history, title, export = ui.save(conv, None)
+    assert conv["id"] and title == "Is Kaggle worth my time?"
+    assert history.choices == [(title, conv["id"])] and history.value == conv["id"]
+    assert 'download="careerbot-is-kaggle-worth-my-time.md"' in export
+    # a second conversation, then the first opened again and continued
+    conv2, chat, sources, title2, _, _ = ui.new_chat(store)
+    assert chat == [] and title2 == "" and "appear here" in sources
+    _, conv2, _ = _final(ui, "Which statistics topics matter most?", conv2)
+    conv2, store, history, _, _ = ui.save(conv2, store)
+    assert [c for _, c in history.choices] == [conv2["id"], conv["id"]]
+    opened, chat, sources, title, _, _ = ui.open(conv["id"], store)
+    assert opened["id"] == conv["id"] and len(chat) == 2 and 'id="cite-0-1"' in sources
+    _, opened, _ = _final(ui, "And for a beginner?", opened)
+    opened, store, history, _, _ = ui.save(opened, store)
+    assert len(opened["turns"]) == 2 and history.choices[0][1] == conv["id"]
+    # rename, then delete: a new chat opens
+    opened, store, history, title, _ = ui.rename("Kaggle", opened, store)
+    assert title == "Kaggle" and history.choices[0] == ("Kaggle", conv["id"])
+    store, fresh, chat, _, _, _, history = ui.delete(opened, store)
+    assert fresh["turns"] == [] and chat == []
+    assert [c for _, c in history.choices] == [conv2["id"]]
+    # a reload: the latest conversation is open again
+    restored, chat, _, title, _, history = ui.restore(store)
+    assert restored["id"] == conv2["id"] and len(chat) == 2 and history.value == conv2["id"]
+
+
+def test_a_turn_saved_unanswered_reopens_as_a_note(tmp_path: Path) -> None:
+    ui = _ui(tmp_path, None)
+    store, conv = convs.save(None, {**convs.new_conversation(),
+                                    "turns": [{"question": "cut off?", "done": False}]})
+    opened, chat, *_ = ui.open(conv["id"], store)
+    assert opened["turns"][0]["error"] and "interrupted" in chat[1]["content"]
+
+
+def test_retry_answers_the_last_question_again(tmp_path: Path,
+                                               indexed: tuple[Path, Store]) -> None:
+    bot = SpyBot(indexed[1])
+    ui = _ui(tmp_path, indexed[1], bot=bot)
+    _, conv, _ = _final(ui, "What does an ML engineer earn?")
+    _, conv, _ = _final(ui, "And in San Francisco?", conv)
+    steps = list(ui.retry(conv, None, gr.RetryData(None, {"index": 2, "value": "x"}), None))  # type: ignore[arg-type]
+    chat, again, _, _ = steps[-1]
+    assert len(again["turns"]) == 2 and again["turns"][1]["done"] and len(chat) == 4
+    assert bot.calls[-1]["question"] == "And in San Francisco?"
+    assert bot.calls[-1]["history"] == bot.calls[1]["history"]  # the same context as before
+
+
+def test_edit_asks_the_changed_question_and_drops_what_followed(
+        tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    bot = SpyBot(indexed[1])
+    ui = _ui(tmp_path, indexed[1], bot=bot)
+    _, conv, _ = _final(ui, "What does an ML engineer earn?")
+    _, conv, _ = _final(ui, "And in San Francisco?", conv)
+    edit = gr.EditData(None, {"index": 2, "value": "And in Berlin &amp; Munich?",
+                              "previous_value": "And in San Francisco?"})
+    chat, edited, _, _ = list(ui.edit(conv, None, edit, None))[-1]  # type: ignore[arg-type]
+    assert [t["question"] for t in edited["turns"]] == [
+        "What does an ML engineer earn?", "And in Berlin & Munich?"]
+    assert bot.calls[-1]["history"] == [{"role": "user",
+                                         "content": "What does an ML engineer earn?"}]
+    # the first question edited: the follow-up goes with it
+    edit = gr.EditData(None, {"index": 0, "value": "Do I need a degree?", "previous_value": ""})
+    _, edited, _, _ = list(ui.edit(edited, None, edit, None))[-1]  # type: ignore[arg-type]
+    assert [t["question"] for t in edited["turns"]] == ["Do I need a degree?"]
+    # an emptied question asks nothing: the chat shows the conversation as it was
+    edit = gr.EditData(None, {"index": 0, "value": "  ", "previous_value": ""})
+    (chat, *rest), = list(ui.edit(edited, None, edit, None))  # type: ignore[arg-type]
+    assert len(chat) == 2 and all(isinstance(v, type(gr.skip())) for v in rest)
+
+
+def test_questions_are_shown_as_typed_and_edited_back() -> None:
+    typed = "Is <b>C++</b> & Rust needed?"
+    shown = render_question(typed)
+    assert "<b>" not in shown and "&lt;b&gt;" in shown and question_from(shown) == typed
+
+
+def test_copy_gives_the_answer_and_its_numbered_sources() -> None:
+    turn = {"question": "Pay?", "answer": ANSWER, "citations": CITES, "intent": "salary",
+            "done": True}
+    md = answer_markdown(turn)
+    assert md.startswith(ANSWER + "\n\nSources:\n\n1. [Guide \\<One\\>](https://example.org/a?x=1&y=2)")
+    assert '   > Entry-level roles start near "$96,000".' in md
+    assert "`d1`, characters 10–50" in md and "2. **Roadmap** (`d2`, characters 0–21)" in md
+    assert "   > Salaries vary.\n   > A lot." in md  # a quote keeps its lines
+    html = render_answer(ANSWER, CITES, turn=0, intent="salary", markdown=md)
+    assert '<button type="button" class="cb-copy"' in html and "\n" not in html
+    hidden = html.split('<div class="cb-md" hidden>')[1].split("</div>")[0]
+    assert unescape(hidden) == md  # what the button copies, character for character
+    no = answer_markdown({"answer": "The guides don't cover this.", "abstained": True})
+    assert no.startswith(f"*{NOT_COVERED}.*") and "Sources" not in no
+
+
+def test_export_holds_every_citation(tmp_path: Path) -> None:
+    conv = {"id": "c1", "title": "", "turns": [
+        {"question": "Pay?", "answer": ANSWER, "citations": CITES, "done": True},
+        {"question": "Store down?", "answer": "unreachable", "error": True, "done": True},
+    ]}
+    md = conversation_markdown(conv, "Pay?")
+    assert md.startswith("# Pay?\n") and "## 1. Pay?" in md and "## 2. Store down?" in md
+    for c in CITES:
+        assert f"`{c['doc_id']}`, characters {c['start']}–{c['end']}" in md
+    assert "https://example.org/a?x=1&y=2" in md and "§" not in md
+    assert "— Pay & perks" in md and "*(no answer: unreachable)*" in md
+    link = render_export(md, "chat.md")
+    data = link.split("base64,")[1].split('"')[0]
+    assert base64.b64decode(data).decode() == md and 'download="chat.md"' in link
+    assert "cb-export-off" in render_export(None)
+
+
+def test_inspect_shows_three_lists(tmp_path: Path, indexed: tuple[Path, Store]) -> None:
+    ui = _ui(tmp_path, indexed[1], rate_limit_per_minute=3)
+    html = ui.inspect("Docker and Kubernetes skills", 3, None, None)  # type: ignore[arg-type]
+    assert html.count('class="cb-ins-col"') == 3 and html.count('class="cb-ins-hit"') == 9
+    assert "<mark>Docker</mark>" in html or "<mark>docker</mark>" in html
+    assert "dense #" in html and "sparse #" in html and "fused #" in html
+    one = [doc_id for _, doc_id in ui.guide_choices()][1]
+    html = ui.inspect("Docker and Kubernetes skills", 3, [one], None)  # type: ignore[arg-type]
+    assert html.count(f"{one} · characters") == 9  # the guide filter applies
+    assert ui.inspect("   ", 3, None, None) == INSPECT_EMPTY  # type: ignore[arg-type]
+    ui.inspect("x", 3, None, None)  # type: ignore[arg-type]
+    assert "Too many questions" in ui.inspect("Docker", 3, None, None)  # type: ignore[arg-type]
+
+
+def test_votes_count_against_the_rate_budget(tmp_path: Path,
+                                             indexed: tuple[Path, Store]) -> None:
+    ui = _ui(tmp_path, indexed[1], rate_limit_per_minute=2)
+    _, conv, _ = _final(ui, "Is Kaggle worth my time?")
+    like(ui, conv, 1, True)  # the second of two
+    like(ui, conv, 1, False)  # over the budget: not stored (the user is told)
+    rows = FeedbackLog(tmp_path / "data" / FILE_NAME).read()
+    assert [r["vote"] for r in rows] == ["up"]

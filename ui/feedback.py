@@ -1,64 +1,27 @@
-"""Thumbs up/down on answers, appended as JSON lines for later evaluation.
-
-One file, `<data_dir>/feedback.jsonl`, one object per vote:
-{"ts", "vote": "up"|"down"|..., "question", "answer", "citations", "intent", "abstained",
- "sources", "history"}. Append-only: a changed vote is a new line, the latest one counts.
-"""
+"""Thumbs up/down on answers: Gradio's like event, worded as a vote for the one feedback
+log (rag.feedback), which the API and the Discord bot write too."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-FILE_NAME = "feedback.jsonl"
+from rag.feedback import Vote
 
 
-def vote_name(liked: Any) -> str:
-    """Gradio reports True/False, or the label of the clicked option."""
-    if liked is True:
+def vote_name(liked: Any) -> Vote:
+    """Gradio reports True/False for the thumbs and "" when a thumb is clicked again to
+    take the vote back (any other option label counts as no vote)."""
+    if liked is True or str(liked).strip().lower() == "like":
         return "up"
-    if liked is False:
+    if liked is False or str(liked).strip().lower() == "dislike":
         return "down"
-    label = str(liked).strip().lower()
-    return {"like": "up", "dislike": "down", "": "none"}.get(label, label)
+    return "none"
 
 
-class FeedbackLog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def record(
-        self,
-        vote: str,
-        turn: Mapping[str, Any],
-        history: Sequence[str] = (),
-    ) -> dict[str, Any]:
-        entry = {
-            "ts": datetime.now(UTC).isoformat(timespec="seconds"),
-            "vote": vote,
-            "question": turn.get("question", ""),
-            "answer": turn.get("answer", ""),
-            "citations": list(turn.get("citations") or []),
-            "intent": turn.get("intent"),
-            "abstained": bool(turn.get("abstained")),
-            "sources": turn.get("sources"),
-            "history": list(history),
-        }
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(line)
-        return entry
-
-
-def read_feedback(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def vote_ref(conv: Mapping[str, Any], k: int, answer: str) -> str:
+    """What a UI vote is on: answer `k` of a saved conversation, as it read (a retried or
+    re-asked turn is another answer, voted on afresh)."""
+    digest = hashlib.sha1(answer.encode("utf-8")).hexdigest()[:10]
+    return f"ui:{conv.get('id') or 'unsaved'}:{k}:{digest}"

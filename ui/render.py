@@ -9,9 +9,10 @@ block instead of reading the text as Markdown.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
-from html import escape
+from html import escape, unescape
 from typing import Any
 from urllib.parse import urlparse
 
@@ -118,9 +119,11 @@ def render_answer(
     abstained: bool = False,
     streaming: bool = False,
     seconds: float | None = None,
+    markdown: str | None = None,
 ) -> str:
     """One assistant message. An abstention is an amber, bordered note with its own
-    heading, so it cannot be mistaken for an answer."""
+    heading, so it cannot be mistaken for an answer. With `markdown` (the answer and its
+    sources, ui.markdown), a finished answer gets a Copy button that copies it."""
     head = intent_tag(intent) if intent else ""
     if abstained:
         head += f'<span class="cb-abstain-label">{NOT_COVERED}</span>'
@@ -128,14 +131,21 @@ def render_answer(
     if streaming:
         body += '<span class="cb-cursor" aria-hidden="true"></span>'
     foot = ""
-    if not streaming and (citations or seconds is not None):
+    if not streaming and (citations or seconds is not None or markdown):
         bits = []
         if citations:
             n = len(citations)
             bits.append(f"{n} citation{'s' if n != 1 else ''} · see Sources")
         if seconds is not None:
             bits.append(f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s")
-        foot = f'<div class="cb-meta">{" · ".join(bits)}</div>'
+        copy = ""
+        if markdown:
+            # The chat's sanitiser drops data-* attributes, so the text to copy travels as
+            # a hidden element next to its button (ui.style's script does the copying).
+            copy = ('<button type="button" class="cb-copy" title="Copy the answer and its '
+                    'numbered sources as Markdown">Copy</button>'
+                    f'<div class="cb-md" hidden>{_e(markdown)}</div>')
+        foot = f'<div class="cb-meta"><span>{" · ".join(bits)}</span>{copy}</div>'
     kind = "cb-answer" + (" cb-abstain" if abstained else "")
     kind += " cb-streaming" if streaming else " cb-done"
     return (f'<div class="{kind}"><div class="cb-head">{head}</div>'
@@ -154,8 +164,25 @@ def render_notice(title: str, message: str, kind: str = "error") -> str:
 
 
 def render_question(question: str) -> str:
-    # A <p> block: the question is shown as typed, never read as Markdown or HTML.
-    return f'<p class="cb-question">{_e(question)}</p>'
+    """A question as the chat shows it: plain text the user can edit in place (Gradio's
+    edit box shows a message's raw content), with <, > and & escaped so it is never read
+    as HTML; `question_from` undoes it for an edited question."""
+    return escape(question, quote=False)
+
+
+def question_from(content: Any) -> str:
+    return unescape(str(content or ""))
+
+
+def render_export(markdown: str | None, filename: str = "careerbot-chat.md") -> str:
+    """The sidebar's download link: the conversation as a Markdown file in a data: URL,
+    made in the browser, so exporting leaves nothing on the server."""
+    if not markdown:
+        return ('<span class="cb-export cb-export-off" title="Ask a question first">'
+                "Export as Markdown</span>")
+    data = base64.b64encode(markdown.encode("utf-8")).decode("ascii")
+    return (f'<a class="cb-export" download="{_e(filename)}" '
+            f'href="data:text/markdown;charset=utf-8;base64,{data}">Export as Markdown</a>')
 
 
 def _source_item(c: Mapping[str, Any], turn: int) -> str:

@@ -1,9 +1,11 @@
-"""The page's CSS and its one script (citation markers jump to their passage)."""
+"""The page's CSS and its one script (citation markers jump to their passage; Copy puts an
+answer and its sources on the clipboard)."""
 
 from __future__ import annotations
 
+from ui.conversations import REVISION_KEY
+
 CSS = """
-.gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
 #cb-header { padding: 4px 2px 0; }
 #cb-header h1 { font-size: 1.6rem; margin: 0 0 2px; letter-spacing: -0.01em; }
 #cb-header p { margin: 0; color: var(--body-text-color-subdued); }
@@ -101,6 +103,41 @@ CSS = """
 .cb-src-where { font-size: 0.7rem; color: var(--body-text-color-subdued);
   font-family: var(--font-mono); }
 .cb-empty { color: var(--body-text-color-subdued); margin: 4px 0; }
+
+/* an answer's footer: its facts, and Copy */
+.cb-meta { display: flex; align-items: center; justify-content: space-between; gap: 8px; }
+.cb-copy { font-size: 0.75rem; padding: 1px 8px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  color: var(--body-text-color-subdued); }
+.cb-copy:hover { border-color: var(--color-accent, #6366f1); color: var(--body-text-color); }
+.cb-md { display: none !important; }
+
+/* sidebar */
+#cb-history label { white-space: normal; }
+.cb-export { display: inline-block; margin: 4px 0; font-weight: 600;
+  color: var(--link-text-color, #4f46e5); }
+.cb-export-off { color: var(--body-text-color-subdued); font-weight: 400; }
+#cb-sidebar-note { font-size: 0.78rem; color: var(--body-text-color-subdued); }
+
+/* the Inspect tab */
+.cb-ins-query { margin: 0 0 8px; }
+.cb-ins-cols { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 12px; }
+@media (max-width: 900px) { .cb-ins-cols { grid-template-columns: minmax(0, 1fr); } }
+.cb-ins-col h3 { margin: 0; font-size: 1rem; }
+.cb-ins-what { margin: 0 0 8px; font-size: 0.78rem; color: var(--body-text-color-subdued); }
+.cb-ins-list { list-style: none; padding: 0; margin: 0; }
+.cb-ins-hit { padding: 8px 10px; margin: 0 0 8px; border-radius: 8px; font-size: 0.86rem;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); }
+.cb-ins-head { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; }
+.cb-ins-score { font-family: var(--font-mono); font-size: 0.78rem; }
+.cb-rank { font-size: 0.7rem; padding: 0 6px; border-radius: 999px;
+  border: 1px solid var(--border-color-primary); white-space: nowrap; }
+.cb-miss { color: var(--body-text-color-subdued); opacity: 0.7; }
+.cb-ins-terms { font-size: 0.78rem; margin: 2px 0 4px; }
+.cb-term { display: inline-block; padding: 0 5px; margin-right: 2px; border-radius: 4px;
+  background: rgba(250, 204, 21, 0.3); }
+.cb-ins-text { white-space: pre-wrap; }
+.cb-ins-text mark { background: rgba(250, 204, 21, 0.45); color: inherit; padding: 0 1px; }
 """
 
 # Markers link to "#cite-<turn>-<n>"; the handler opens a folded answer's sources, scrolls
@@ -123,5 +160,55 @@ document.addEventListener("click", function (e) {
   el.classList.add("cb-flash");
   setTimeout(function () { el.classList.remove("cb-flash"); }, 2500);
 }, true);
+
+// Copy: the answer and its numbered sources as Markdown, from the hidden element next to
+// the button (ui.render). Gradio's own copy button would copy the message's HTML, and a
+// Chatbot cannot be told to copy anything else, hence this handler.
+document.addEventListener("click", function (e) {
+  var b = e.target && e.target.closest ? e.target.closest("button.cb-copy") : null;
+  if (!b) return;
+  var md = b.parentNode && b.parentNode.querySelector(".cb-md");
+  if (!md) return;
+  e.preventDefault();
+  e.stopPropagation();
+  var text = md.textContent;
+  function done() {
+    b.textContent = "Copied";
+    setTimeout(function () { b.textContent = "Copy"; }, 1500);
+  }
+  function fallback() {  // no Clipboard API (a plain-http page on another host)
+    var t = document.createElement("textarea");
+    t.value = text;
+    t.style.position = "fixed";
+    t.style.left = "-9999px";
+    document.body.appendChild(t);
+    t.select();
+    try { document.execCommand("copy"); done(); } finally { t.remove(); }
+  }
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
+  }
+}, true);
+
+// Saved conversations are one localStorage value (gr.BrowserState) that a tab reads only
+// when the page loads; Gradio has nothing to keep open tabs in step. Every save stamps
+// REVISION_KEY (ui.conversations), and a tab that sees another tab's stamp reloads the
+// next time it is looked at or clicked, before it can write its stale copy over it.
+(function () {
+  var stale = false;
+  window.addEventListener("storage", function (e) {
+    if (e.key === "__REVISION_KEY__") stale = true;
+  });
+  function fresh() {
+    if (stale) { stale = false; location.reload(); }
+  }
+  window.addEventListener("focus", fresh);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) fresh();
+  });
+  document.addEventListener("pointerdown", fresh, true);
+})();
 </script>
-"""
+""".replace("__REVISION_KEY__", REVISION_KEY)

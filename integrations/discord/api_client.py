@@ -1,4 +1,5 @@
-"""The careerbot HTTP API as the bot uses it: POST /v1/chat, failures as user-facing text."""
+"""The careerbot HTTP API as the bot uses it: POST /v1/chat and POST /v1/feedback, failures
+as user-facing text."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ log = logging.getLogger("careerbot.discord")
 MAX_QUESTION_CHARS = 2000
 MAX_HISTORY_TURNS = 20
 MAX_TURN_CHARS = 4000
+MAX_ANSWER_CHARS = 20_000
 MAX_BODY_BYTES = 60 * 1024  # the API takes 64 KiB; leave room for the headers' sake
 
 
@@ -56,8 +58,27 @@ class CareerbotClient:
         # oldest turns until the request fits.
         while turns and len(json.dumps(body).encode()) > MAX_BODY_BYTES:
             turns.pop(0)
+        return await self._post("/v1/chat", body)
+
+    async def feedback(
+        self, question: str, answer: str, vote: str, *,
+        history: Sequence[Mapping[str, str]] = (), citations: Sequence[Mapping[str, Any]] = (),
+        ref: str | None = None,
+    ) -> str:
+        """Store a vote (up or down) on an answer; returns the record's id."""
+        turns = [{"role": t["role"], "content": t["content"][:MAX_TURN_CHARS]}
+                 for t in history][-MAX_HISTORY_TURNS:]
+        body: dict[str, Any] = {
+            "question": question[:MAX_QUESTION_CHARS], "answer": answer[:MAX_ANSWER_CHARS],
+            "vote": vote, "history": turns, "citations": list(citations)[:50],
+            "ref": ref, "channel": "discord"}
+        while turns and len(json.dumps(body).encode()) > MAX_BODY_BYTES:
+            turns.pop(0)
+        return str((await self._post("/v1/feedback", body))["id"])
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            resp = await self._http.post("/v1/chat", json=body)
+            resp = await self._http.post(path, json=body)
         except httpx.TimeoutException as e:
             log.warning("careerbot API timed out: %r", e)
             raise CareerbotError("careerbot took too long to answer; please try again.") from e
@@ -66,7 +87,7 @@ class CareerbotClient:
             raise CareerbotError(
                 "careerbot's API is unreachable right now; please try again later."
             ) from e
-        if resp.status_code == 200:
+        if resp.status_code in (200, 201):
             data: dict[str, Any] = resp.json()
             return data
         why = _server_message(resp)

@@ -15,8 +15,9 @@ import discord
 from discord import app_commands
 
 from .api_client import MAX_QUESTION_CHARS, CareerbotClient
+from .feedback import AnswerBook, Answered, answered_from_message, vote_on
 from .formatting import history_from_messages, strip_mentions
-from .handler import Asker, answer_question
+from .handler import Api, answer_question
 
 log = logging.getLogger("careerbot.discord")
 
@@ -53,9 +54,10 @@ class SlashConversation:
     async def history(self) -> list[dict[str, str]]:
         return await thread_history(self.interaction.channel, self.bot_id)
 
-    async def send(self, text: str) -> None:
-        await self.interaction.followup.send(text, allowed_mentions=NO_PINGS,
-                                             suppress_embeds=True)
+    async def send(self, text: str) -> int | None:
+        sent = await self.interaction.followup.send(text, allowed_mentions=NO_PINGS,
+                                                    suppress_embeds=True, wait=True)
+        return getattr(sent, "id", None)
 
 
 class MentionConversation:
@@ -79,14 +81,15 @@ class MentionConversation:
             return history_from_messages([replied_to], self.bot_id)
         return []
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str) -> int | None:
         if not self._replied:
             self._replied = True
-            await self.message.reply(text, mention_author=False, allowed_mentions=NO_PINGS,
-                                     suppress_embeds=True)
+            sent = await self.message.reply(text, mention_author=False,
+                                            allowed_mentions=NO_PINGS, suppress_embeds=True)
         else:
-            await self.message.channel.send(text, allowed_mentions=NO_PINGS,
-                                            suppress_embeds=True)
+            sent = await self.message.channel.send(text, allowed_mentions=NO_PINGS,
+                                                   suppress_embeds=True)
+        return sent.id
 
 
 def mentions_bot(message: discord.Message, bot_user: discord.abc.User | None) -> bool:
@@ -97,12 +100,13 @@ def mentions_bot(message: discord.Message, bot_user: discord.abc.User | None) ->
 
 
 class CareerbotDiscord(discord.Client):
-    def __init__(self, api: Asker, *, guild_id: int | None = None) -> None:
+    def __init__(self, api: Api, *, guild_id: int | None = None) -> None:
         intents = discord.Intents.default()
         # Privileged (enable it in the Developer Portal): thread messages as context.
         intents.message_content = True
         super().__init__(intents=intents, allowed_mentions=NO_PINGS)
         self.api = api
+        self.book = AnswerBook()  # what its recent messages answered: reactions are votes
         self.guild_id = guild_id
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(self._ask_command())
@@ -138,7 +142,7 @@ class CareerbotDiscord(discord.Client):
     async def on_ask(self, interaction: discord.Interaction, question: str) -> None:
         await answer_question(
             SlashConversation(interaction, self.bot_id), self.api, question,
-            echo_question=True, session_id=session_of(interaction.channel),
+            echo_question=True, session_id=session_of(interaction.channel), book=self.book,
         )
 
     async def on_message(self, message: discord.Message) -> None:
@@ -147,7 +151,36 @@ class CareerbotDiscord(discord.Client):
         await answer_question(
             MentionConversation(message, self.bot_id), self.api,
             strip_mentions(message.content, self.bot_id), session_id=session_of(message.channel),
+            book=self.book,
         )
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """👍/👎 on one of its answers: a vote for careerbot's feedback log."""
+        if payload.user_id == self.bot_id or (payload.member is not None
+                                              and payload.member.bot):
+            return
+        if payload.message_author_id not in (None, self.bot_id):
+            return  # a reaction on someone else's message
+
+        async def read_message() -> Answered | None:
+            channel = self.get_channel(payload.channel_id) or await self.fetch_channel(
+                payload.channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                return None
+            message = await channel.fetch_message(payload.message_id)
+            if message.author.id != self.bot_id:
+                return None  # not an answer of this bot
+            replied_to = None
+            ref = message.reference
+            if isinstance(ref, discord.MessageReference) and ref.message_id is not None:
+                original = ref.resolved if isinstance(ref.resolved, discord.Message) \
+                    else await channel.fetch_message(ref.message_id)
+                replied_to = original.content
+            return answered_from_message(message.content, replied_to, self.bot_id)
+
+        await vote_on(self.api, self.book, message_id=payload.message_id,
+                      user_id=payload.user_id, emoji=payload.emoji.name or "",
+                      read_message=read_message)
 
     async def close(self) -> None:
         if isinstance(self.api, CareerbotClient):

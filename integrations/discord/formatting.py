@@ -112,7 +112,7 @@ class MessageLike(Protocol):
     def content(self) -> str: ...
 
 
-def _bot_turns(content: str) -> list[tuple[str, str]]:
+def reply_turns(content: str) -> list[tuple[str, str]]:
     """A bot reply as turns: the quoted question (slash commands) and the answer text,
     less the Sources list."""
     lines = content.split("\n")
@@ -140,7 +140,7 @@ def history_from_messages(
         if m.author.id == bot_id:
             if in_sources and not m.content.startswith("> "):
                 continue  # the rest of a Sources list split over messages
-            new = _bot_turns(m.content)
+            new = reply_turns(m.content)
             in_sources = SOURCES_HEADER in m.content
         elif m.author.bot or not re.search(rf"<@!?{bot_id}>", m.content):
             continue

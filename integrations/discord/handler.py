@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from .api_client import MAX_QUESTION_CHARS, CareerbotError
+from .feedback import AnswerBook, Answered, Voter
 from .formatting import render_reply, split_message
 
 log = logging.getLogger("careerbot.discord")
@@ -24,8 +25,8 @@ class Conversation(Protocol):
     async def history(self) -> list[dict[str, str]]:
         """Earlier turns of this conversation (the thread), oldest first."""
 
-    async def send(self, text: str) -> None:
-        """Post one message (at most 2,000 characters) as a reply."""
+    async def send(self, text: str) -> int | None:
+        """Post one message (at most 2,000 characters) as a reply; its id when known."""
 
 
 class Asker(Protocol):
@@ -35,13 +36,19 @@ class Asker(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class Api(Asker, Voter, Protocol):
+    """What the bot needs of careerbot's API: answers, and votes on them."""
+
+
 async def answer_question(
     conv: Conversation, api: Asker, question: str, *, echo_question: bool = False,
-    session_id: str | None = None,
+    session_id: str | None = None, book: AnswerBook | None = None,
 ) -> list[str]:
-    """Answer `question` in `conv`; returns the parts sent."""
+    """Answer `question` in `conv`; returns the parts sent. With `book`, the messages of
+    an answer are remembered, so reactions on them become votes (see .feedback)."""
     await conv.acknowledge()  # first, before anything slow
     question = question.strip()
+    answered: Answered | None = None
     if not question:
         parts = [USAGE]
     elif len(question) > MAX_QUESTION_CHARS:
@@ -56,8 +63,11 @@ async def answer_question(
         try:
             reply = await api.chat(question, history, session_id=session_id)
             parts = split_message(render_reply(reply, question if echo_question else None))
+            answered = Answered(question, str(reply.get("answer") or ""), list(history),
+                                list(reply.get("citations") or []))
         except CareerbotError as e:
             parts = [f"⚠️ {e}"]
-    for part in parts:
-        await conv.send(part)
+    sent = [await conv.send(part) for part in parts]
+    if book is not None and answered is not None and answered.answer:
+        book.remember(sent, answered)
     return parts
