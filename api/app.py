@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -80,7 +80,7 @@ def _guard_dependency(guard: Guard) -> params.Security:
 
 def create_app(
     settings: Settings, *, store: Store | None = None, embedder: Embedder | None = None,
-    services: Services | None = None,
+    services: Services | None = None, on_shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The API with the chat UI mounted at "/", serving from `services` (built from
     `settings`, with `store` and `embedder` when given, unless handed in). The lifespan
@@ -102,6 +102,10 @@ def create_app(
         try:
             yield {"services": services}
         finally:
+            # Here, not after uvicorn.run returns: on SIGTERM uvicorn shuts the app down and
+            # then re-raises the signal, which ends the process before any code after it.
+            if on_shutdown is not None:
+                on_shutdown()
             if own:
                 services.close()
 

@@ -352,12 +352,16 @@ def serve(
         # The address for `careerbot ask` & co. in another terminal (api.discovery).
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         discovery.write(settings.data_dir, f"http://{shown}:{port}")
-        try:
-            uvicorn.run(create_app(settings, services=services), host=host, port=port)
-        finally:
+        def stop() -> None:
             discovery.remove(settings.data_dir)
             if watcher is not None:
                 watcher.stop()
+
+        try:
+            uvicorn.run(create_app(settings, services=services, on_shutdown=stop), host=host,
+                        port=port)
+        finally:
+            stop()  # also when the app never started (a port in use)
 
 
 app.command("eval")(run_eval)
