@@ -66,6 +66,15 @@ def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[
     )
 
 
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path,
                timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
@@ -170,12 +179,7 @@ def bench(requests: int) -> dict[str, Any]:
             out["mixed"] = asyncio.run(run_load(base, None, mixed, MIXED_CLIENTS))
             out["ready_after_load"] = httpx.get(f"{base}/readyz", timeout=10).status_code
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
     return out
 
 

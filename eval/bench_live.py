@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from eval.bench_api import free_port, wait_ready
+from eval.bench_api import free_port, stop_server, wait_ready
 from eval.stats import step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,8 +116,7 @@ def run(runs: int) -> dict[str, Any]:
                 "runs": runs,
             }
         finally:
-            proc.terminate()
-            proc.wait(30)
+            stop_server(proc)
     return out
 
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from eval.bench_api import free_port, start_server, wait_ready
+from eval.bench_api import free_port, start_server, stop_server, wait_ready
 from eval.stats import step
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -102,12 +101,7 @@ def bench(loads: int) -> dict[str, Any]:
                     browser.close()
             out["cold"], out["warm"] = summary(cold), summary(warm)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
     return out
 
 

@@ -160,6 +160,14 @@ class _Undo:
         if path not in self.files:
             self.files[path] = path.read_bytes() if path.exists() else None
 
+    def ingest(self, corpus_dir: Path, ingest: Ingest) -> IngestReport:
+        """Run the ingest after a write; if it fails, the corpus goes back as it was."""
+        try:
+            return ingest()
+        except BaseException:
+            self.restore(corpus_dir)
+            raise
+
     def restore(self, corpus_dir: Path) -> None:
         for path, raw in self.files.items():
             if raw is None:
@@ -220,11 +228,7 @@ def put_source(corpus_dir: Path, ingest: Ingest, *, name: str | None, raw: bytes
     if new_entry != entry or target.name not in manifest:
         manifest[target.name] = new_entry
         _write_manifest(corpus_dir, manifest)
-    try:
-        report = ingest()
-    except BaseException:
-        undo.restore(corpus_dir)
-        raise
+    report = undo.ingest(corpus_dir, ingest)
     failed = [f for f in report.failed if f.get("file") == target.name]
     if failed:
         undo.restore(corpus_dir)
@@ -245,11 +249,7 @@ def delete_source(corpus_dir: Path, ingest: Ingest, doc_id: str) -> SourceResult
     path.unlink()
     if manifest.pop(path.name, None) is not None:
         _write_manifest(corpus_dir, manifest)
-    try:
-        report = ingest()
-    except BaseException:
-        undo.restore(corpus_dir)
-        raise
+    report = undo.ingest(corpus_dir, ingest)
     return SourceResult(doc_id, title, "deleted", 0, path.name, report)
 
 
