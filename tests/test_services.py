@@ -104,3 +104,23 @@ def test_a_held_store_is_retried(settings: Settings) -> None:
     finally:
         holder.close()
         services.close()
+
+
+def test_an_ingest_by_another_process_is_noticed(tmp_path: Path, memory_store: Store) -> None:
+    """Two processes on one index (a server and a CLI ingest, replicas on one Qdrant): the
+    one that did not ingest reloads when the index's generation changes."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "widgets.md").write_text("# Widgets\n\n## Basics\n\nWidgets need gears.\n")
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus)
+    from ingest.pipeline import ingest_corpus
+
+    ingest_corpus(corpus, memory_store, FakeEmbedder(), config={"model": "fake"})
+    server = Services(settings, store=memory_store, embedder=FakeEmbedder())
+    server.sync_interval = 0  # compare on every use (at most once a second in production)
+    assert set(server.bot.docs()) == {"widgets"}
+    assert server.sync() is False  # nothing changed
+    (corpus / "sprockets.md").write_text("# Sprockets\n\n## Oils\n\nGraphite for sprockets.\n")
+    ingest_corpus(corpus, memory_store, FakeEmbedder(), config={"model": "fake"})  # elsewhere
+    assert set(server.bot.docs()) == {"widgets", "sprockets"}  # the bot's use synced it
+    assert server.sync() is False
