@@ -152,3 +152,34 @@ def test_serve_on_a_store_another_process_holds_says_what_to_do(env: dict[str, s
                              "CAREERBOT_DATA_DIR", "server mode")
     finally:
         holder.close()
+
+
+@pytest.mark.parametrize(("flags", "watched"), [((), True), (("--no-watch",), False)])
+def test_serve_watches_the_corpus_unless_told_not_to(
+        env: dict[str, str], monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...],
+        watched: bool) -> None:
+    started: list[Path] = []
+    seen: dict[str, Any] = {}
+
+    class Watcher:
+        def __init__(self, folder: Path, on_change: Any, debounce_ms: int) -> None:
+            self.folder = folder
+
+        def start(self) -> None:
+            started.append(self.folder)
+
+        def stop(self) -> None:
+            pass
+
+    def fake_run(app: Any, host: str, port: int) -> None:  # instead of listening
+        seen["server.json"] = json.loads((Path(env["CAREERBOT_DATA_DIR"]) / "server.json")
+                                         .read_text())
+
+    monkeypatch.setattr(cli, "CorpusWatcher", Watcher)
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    result = run(env, "serve", "--port", "8123", *flags)
+    assert result.exit_code == 0, result.output
+    assert started == ([Path(env["CAREERBOT_CORPUS_DIR"])] if watched else [])
+    # while serving, the command line finds it by this file; it is gone afterwards
+    assert seen["server.json"]["url"] == "http://127.0.0.1:8123"
+    assert not (Path(env["CAREERBOT_DATA_DIR"]) / "server.json").exists()
