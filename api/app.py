@@ -40,8 +40,9 @@ from api.schemas import (
     SourcesResponse,
     SourceText,
 )
-from api.security import ApiCORS, Guard, bearer, parse_list
+from api.security import ApiCORS, Guard, bearer
 from ingest.sources import Guides
+from rag.access import parse_list
 from rag.embed import Embedder
 from rag.schema import DocRecord
 from rag.services import Services

@@ -185,8 +185,7 @@ def _retrieve(services: Services, query: str, top_k: int, mode: Mode,
         if explain:
             found = explain_search(services.retriever, query, top_k=top_k, mode=mode,
                                    sources=sources)
-            return {"results": found.results(), "explain": {
-                "query": found.query, "mode": found.mode, "depth": found.depth}}
+            return found.response()
         hits = services.retriever.search(query, top_k=top_k, mode=mode, sources=sources)
         return {"results": [h.to_dict() for h in hits]}
 

@@ -25,8 +25,7 @@ def search(services: Services, req: SearchRequest) -> dict[str, Any]:
     found = explain_search(services.retriever, req.query,
                            top_k=req.top_k or services.settings.top_k, mode=req.mode,
                            sources=req.sources)
-    return {"results": found.results(),
-            "explain": {"query": found.query, "mode": found.mode, "depth": found.depth}}
+    return found.response()
 
 
 async def chat(services: Services, req: ChatRequest) -> Any:

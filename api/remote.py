@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from api.security import parse_list
+from rag.access import parse_list
 from rag.settings import Settings
 
 

@@ -13,7 +13,6 @@ dependency given to every /v1 route raises our ApiError (with Retry-After).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
 from collections.abc import Sequence
 
@@ -23,6 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ApiError, rate_limited_message
+from rag.access import key_matches, parse_list
 from rag.ratelimit import RateLimiter, address_key
 from rag.settings import Settings
 
@@ -32,9 +32,6 @@ bearer = HTTPBearer(
 )
 
 
-def parse_list(value: str) -> list[str]:
-    """A comma-separated setting as a list, blanks dropped."""
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 class Guard:
@@ -47,12 +44,7 @@ class Guard:
         return bool(self._keys)
 
     def _key_matches(self, given: str) -> bool:
-        candidate = given.encode()
-        # Compare against every key, without stopping at a match, in constant time each.
-        found = False
-        for key in self._keys:
-            found |= hmac.compare_digest(candidate, key)
-        return found
+        return key_matches(self._keys, given)
 
     def identity(self, request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
         """Who the request counts against: its key (hashed), else its client address.

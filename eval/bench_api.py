@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import cycle
 from pathlib import Path
 from typing import Any
@@ -53,26 +55,42 @@ def questions() -> list[str]:
     return [it.question for it in load_items() if it.split != "test"]  # test: run once
 
 
-def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CAREERBOT_DATA_DIR": str(data_dir),
-           "CAREERBOT_CORPUS_DIR": str(ROOT / "corpus"), "CAREERBOT_QDRANT_URL": "",
-           "CAREERBOT_LLM_BASE_URL": "", "CAREERBOT_API_KEYS": "",
-           "CAREERBOT_RATE_LIMIT_PER_MINUTE": "0", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(ROOT)}
-    log = log_path.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+def server_env(data_dir: Path, corpus_dir: Path = ROOT / "corpus",
+               **extra: str) -> dict[str, str]:
+    """The environment of a benchmarked server: embedded store, extractive answers, no
+    keys and no rate limit, nothing from the caller's CAREERBOT_* settings that matters."""
+    return {**os.environ, "CAREERBOT_DATA_DIR": str(data_dir),
+            "CAREERBOT_CORPUS_DIR": str(corpus_dir), "CAREERBOT_QDRANT_URL": "",
+            "CAREERBOT_LLM_BASE_URL": "", "CAREERBOT_API_KEYS": "", "CAREERBOT_ADMIN_KEYS": "",
+            "CAREERBOT_RATE_LIMIT_PER_MINUTE": "0", "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": str(ROOT), **extra}
 
 
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+@contextmanager
+def served(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, float]]:
+    """`careerbot serve` in a subprocess on a free loopback port (data in `tmp/data` unless
+    `env` says otherwise); yields its base URL, once ready, and how long that took (model
+    load and first ingest included); stopped on exit."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp / "serve.log"
+    step("starting a server (model load and first ingest)")
+    t = time.perf_counter()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env or server_env(tmp / "data"), stdout=log,
+            stderr=subprocess.STDOUT)
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        wait_ready(base, proc, log_path)
+        yield base, round(time.perf_counter() - t, 1)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path,
@@ -147,39 +165,30 @@ async def explain_cost(base: str, questions: list[str], rounds: int) -> dict[str
 def bench(requests: int) -> dict[str, Any]:
     qs = questions()
     out: dict[str, Any] = {"requests_per_run": requests, "concurrency": list(CONCURRENCY)}
-    with tempfile.TemporaryDirectory(prefix="careerbot-bench-api-") as tmp:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log_path = Path(tmp) / "serve.log"
-        step("starting a server (model load and first ingest)")
-        t = time.perf_counter()
-        proc = start_server(Path(tmp) / "data", port, log_path)
-        try:
-            wait_ready(base, proc, log_path)
-            out["startup_s"] = round(time.perf_counter() - t, 1)  # incl. model load, ingest
-            bodies = {
-                "search": [{"query": q} for q in qs],
-                "chat": [{"message": q} for q in qs],
-            }
-            for path, name in (("/v1/search", "search"), ("/v1/chat", "chat")):
-                step(f"{path}: 1 to {max(CONCURRENCY)} clients")
-                asyncio.run(run_load(base, path, bodies[name][:8], 4))  # warm-up
-                out[name] = {}
-                for clients in CONCURRENCY:
-                    sample = [b for b, _ in zip(cycle(bodies[name]), range(requests),
-                                                strict=False)]
-                    out[name][f"c{clients}"] = asyncio.run(
-                        run_load(base, path, sample, clients))
-            step("explain on and off, one client")
-            out["explain"] = asyncio.run(explain_cost(base, qs, max(requests, 48)))
-            step(f"mixed load: {MIXED_CLIENTS} clients, {MIXED_REQUESTS} requests")
-            # The load test: many clients mixing search and chat, bounded in count.
-            mixed = [(("/v1/search", {"query": q}) if i % 2 else ("/v1/chat", {"message": q}))
-                     for i, q in zip(range(MIXED_REQUESTS), cycle(qs), strict=False)]
-            out["mixed"] = asyncio.run(run_load(base, None, mixed, MIXED_CLIENTS))
-            out["ready_after_load"] = httpx.get(f"{base}/readyz", timeout=10).status_code
-        finally:
-            stop_server(proc)
+    with tempfile.TemporaryDirectory(prefix="careerbot-bench-api-") as tmp, \
+            served(Path(tmp)) as (base, startup):
+        out["startup_s"] = startup  # incl. model load, ingest
+        bodies = {
+            "search": [{"query": q} for q in qs],
+            "chat": [{"message": q} for q in qs],
+        }
+        for path, name in (("/v1/search", "search"), ("/v1/chat", "chat")):
+            step(f"{path}: 1 to {max(CONCURRENCY)} clients")
+            asyncio.run(run_load(base, path, bodies[name][:8], 4))  # warm-up
+            out[name] = {}
+            for clients in CONCURRENCY:
+                sample = [b for b, _ in zip(cycle(bodies[name]), range(requests),
+                                            strict=False)]
+                out[name][f"c{clients}"] = asyncio.run(
+                    run_load(base, path, sample, clients))
+        step("explain on and off, one client")
+        out["explain"] = asyncio.run(explain_cost(base, qs, max(requests, 48)))
+        step(f"mixed load: {MIXED_CLIENTS} clients, {MIXED_REQUESTS} requests")
+        # The load test: many clients mixing search and chat, bounded in count.
+        mixed = [(("/v1/search", {"query": q}) if i % 2 else ("/v1/chat", {"message": q}))
+                 for i, q in zip(range(MIXED_REQUESTS), cycle(qs), strict=False)]
+        out["mixed"] = asyncio.run(run_load(base, None, mixed, MIXED_CLIENTS))
+        out["ready_after_load"] = httpx.get(f"{base}/readyz", timeout=10).status_code
     return out
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -30,19 +29,11 @@ from typing import Any
 
 import httpx
 
-from eval.bench_api import free_port, stop_server, wait_ready
+from eval.bench_api import served, server_env
 from eval.stats import step
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "which tools do I need to deploy a model?"
-
-
-def _env(data: Path, corpus: Path) -> dict[str, str]:
-    return {**os.environ, "CAREERBOT_DATA_DIR": str(data), "CAREERBOT_CORPUS_DIR": str(corpus),
-            "CAREERBOT_QDRANT_URL": "", "CAREERBOT_LLM_BASE_URL": "", "CAREERBOT_API_KEYS": "",
-            "CAREERBOT_ADMIN_KEYS": "", "CAREERBOT_RATE_LIMIT_PER_MINUTE": "0",
-            "CAREERBOT_WATCH_DEBOUNCE_MS": "500", "HF_HUB_OFFLINE": "1",
-            "PYTHONPATH": str(ROOT)}
 
 
 def _cli_seconds(env: dict[str, str], *args: str) -> float:
@@ -60,16 +51,8 @@ def run(runs: int) -> dict[str, Any]:
         tmp_path = Path(tmp)
         corpus, data = tmp_path / "corpus", tmp_path / "data"
         shutil.copytree(ROOT / "corpus", corpus)
-        env = _env(data, corpus)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log_path = tmp_path / "serve.log"
-        step("starting the server (first ingest)")
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "api", "serve", "--port", str(port)],
-                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(base, proc, log_path)
+        env = server_env(data, corpus, CAREERBOT_WATCH_DEBOUNCE_MS="500")
+        with served(tmp_path, env) as (base, _):
             largest = max((p for p in (ROOT / "corpus").iterdir() if p.suffix != ".json"),
                           key=lambda p: p.stat().st_size)
 
@@ -115,8 +98,6 @@ def run(runs: int) -> dict[str, Any]:
                                                 / statistics.median(through), 1),
                 "runs": runs,
             }
-        finally:
-            stop_server(proc)
     return out
 
 

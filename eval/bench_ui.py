@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eval.bench_api import free_port, start_server, stop_server, wait_ready
+from eval.bench_api import served
 from eval.stats import step
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,39 +69,31 @@ def bench(loads: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="careerbot-bench-ui-") as tmp:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/"
-        log_path = Path(tmp) / "serve.log"
-        step("starting a server (model load and first ingest)")
-        t = time.perf_counter()
-        proc = start_server(Path(tmp) / "data", port, log_path)
-        try:
-            wait_ready(url.rstrip("/"), proc, log_path)
-            out["startup_s"] = round(time.perf_counter() - t, 1)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=ARGS)
-                try:
-                    warmup = browser.new_context()
-                    load(warmup, url)  # the server's first page render and file reads
-                    warmup.close()
-                    step(f"{loads} first visits (empty cache)")
-                    cold = []
-                    for _ in range(loads):
-                        ctx = browser.new_context()
-                        cold.append(load(ctx, url))
-                        ctx.close()
-                    step(f"{loads} return visits (cache warm)")
+    with tempfile.TemporaryDirectory(prefix="careerbot-bench-ui-") as tmp, \
+            served(Path(tmp)) as (base, startup):
+        url = f"{base}/"
+        out["startup_s"] = startup
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                         args=ARGS)
+            try:
+                warmup = browser.new_context()
+                load(warmup, url)  # the server's first page render and file reads
+                warmup.close()
+                step(f"{loads} first visits (empty cache)")
+                cold = []
+                for _ in range(loads):
                     ctx = browser.new_context()
-                    load(ctx, url)
-                    warm = [load(ctx, url) for _ in range(loads)]
+                    cold.append(load(ctx, url))
                     ctx.close()
-                finally:
-                    browser.close()
-            out["cold"], out["warm"] = summary(cold), summary(warm)
-        finally:
-            stop_server(proc)
+                step(f"{loads} return visits (cache warm)")
+                ctx = browser.new_context()
+                load(ctx, url)
+                warm = [load(ctx, url) for _ in range(loads)]
+                ctx.close()
+            finally:
+                browser.close()
+        out["cold"], out["warm"] = summary(cold), summary(warm)
     return out
 
 

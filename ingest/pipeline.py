@@ -387,11 +387,7 @@ def run_ingest(settings: Settings, store: Store, embedder: Embedder,
     if size is not None and size != embedder.dim:
         return rebuild(settings, store, embedder, progress, wait)
     with ingest_lock(settings, wait):
-        return ingest_corpus(
-            settings.corpus_dir, store, embedder, config=pipeline_config(settings),
-            chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
-            progress=progress,
-        )
+        return corpus_ingest(settings, store, embedder, progress)()
 
 
 def corpus_ingest(settings: Settings, store: Store, embedder: Embedder,

@@ -200,8 +200,9 @@ def put_source(corpus_dir: Path, ingest: Ingest, *, name: str | None, raw: bytes
         stored = safe_name(name or (existing.name if existing else ""))
         check_document(stored, raw, max_bytes)
         if existing is None:
-            for path in corpus_files(corpus_dir):
-                if path.name != stored and path.read_bytes() == raw:
+            for path in corpus_files(corpus_dir):  # sizes first: most files differ there
+                if path.name != stored and path.stat().st_size == len(raw) \
+                        and path.read_bytes() == raw:
                     return _result(corpus_dir, path, "unchanged", None)
             target = corpus_dir / stored
             clash = find_file(corpus_dir, doc_id_for(target))
@@ -214,7 +215,7 @@ def put_source(corpus_dir: Path, ingest: Ingest, *, name: str | None, raw: bytes
     undo = _Undo(manifest=dict(manifest))
     entry = dict(manifest.get(target.name, {"file": target.name}))
     if existing is not None and raw is not None and existing.suffix.lower() != \
-            Path(safe_name(name or existing.name)).suffix.lower():
+            Path(stored).suffix.lower():
         raise SourceError("unsupported", "a replacement keeps the guide's file type "
                           f"({existing.suffix}); delete it and upload the new file instead")
     new_entry = {**entry, **meta, "file": target.name}

@@ -77,6 +77,11 @@ class Explained:
     lists: dict[str, list[tuple[str, float]]] = field(repr=False)
     query_vector: list[float] = field(repr=False, default_factory=list)
 
+    def response(self) -> dict[str, Any]:
+        """What /v1/search and `careerbot search --explain --json` answer."""
+        return {"results": self.results(),
+                "explain": {"query": self.query, "mode": self.mode, "depth": self.depth}}
+
     def results(self) -> list[dict[str, Any]]:
         """The hits as the API and the command line print them, each with `explain`."""
         return [{**h.to_dict(), "explain": r.to_dict()} for h, r in zip(

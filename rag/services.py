@@ -162,6 +162,14 @@ class Services:
                 self._bot.refresh()
             self._generation = None  # the next `sync` takes the index's as the baseline
 
+    def generation(self) -> str:
+        """The index generation this process serves (after a `sync`): what the chat page
+        compares to say the guides changed, without a store read per page."""
+        self.sync()
+        if self._generation is None and self._store is not None:
+            self._generation = str(self._store.get_meta().get("generation", ""))
+        return self._generation or ""
+
     def sync(self) -> bool:
         """Reload when the index changed under this process: another process ingested (the
         CLI beside a server, a replica's upload in server mode). Each ingest that changes

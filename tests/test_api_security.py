@@ -89,7 +89,7 @@ def test_key_comparison_is_constant_time(make_client: Factory,
         seen.append(b)
         return real(a, b)
 
-    monkeypatch.setattr("api.security.hmac.compare_digest", spy)
+    monkeypatch.setattr("rag.access.hmac.compare_digest", spy)  # where keys are compared
     with make_client(api_keys="k1,k2,k3") as c:
         assert call(c, "GET", "/v1/models", None, key="k1").status_code == 200
     assert seen == [b"k1", b"k2", b"k3"]  # every key compared, even after a match

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag.access import AdminRule
 from rag.explain import compare_modes
 from rag.feedback import record_vote
 from rag.ratelimit import address_key
@@ -588,9 +589,7 @@ def mount_ui(app: FastAPI, services: Services, guides: GuideAdmin | None = None)
     ui = ChatUI(services)
     tab = None
     if guides is not None:
-        tab = GuidesTab(guides, [k.strip() for k in services.settings.admin_keys.split(",")
-                                 if k.strip()],
-                        generation=lambda: services.store.get_meta().get("generation", ""))
+        tab = GuidesTab(guides, AdminRule(services.settings), generation=services.generation)
     theme = gr.themes.Soft(
         primary_hue="indigo", neutral_hue="slate",
         font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial",

@@ -13,15 +13,15 @@ of strings) or escaped, so nothing in an uploaded guide can run script in the pa
 
 from __future__ import annotations
 
-import hmac
 import html
-import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import gradio as gr
+
+from rag.access import AdminRule
 
 log = logging.getLogger("careerbot.ui")
 
@@ -51,21 +51,10 @@ class GuideAdmin(Protocol):
     def delete(self, doc_id: str) -> Change: ...
 
 
-def _loopback(request: gr.Request | None) -> bool:
-    host = str(getattr(getattr(request, "client", None), "host", "") or "")
-    if host in ("localhost", "testclient"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class GuidesTab:
-    def __init__(self, admin: GuideAdmin, admin_keys: Sequence[str],
-                 generation: Any = None) -> None:
+    def __init__(self, admin: GuideAdmin, rule: AdminRule, generation: Any = None) -> None:
         self.admin = admin
-        self.keys = [k.encode() for k in admin_keys]
+        self.rule = rule
         # () -> str: the index generation, so the chat can say when the guides changed
         self.generation = generation or (lambda: "")
 
@@ -87,17 +76,14 @@ class GuidesTab:
                 gr.Dropdown(choices=[(f"{r[0]} ({r[5]})", r[5]) for r in rows], value=None))
 
     # ------------------------------------------------------------ writing
-    def _allowed(self, key: str, request: gr.Request | None) -> str | None:
-        """None when this caller may change guides, else why not."""
-        if not self.keys:
-            return None if _loopback(request) else (
-                "Changing guides is allowed from the server's own machine only; set "
-                "CAREERBOT_ADMIN_KEYS to allow it from elsewhere.")
-        given = key.strip().encode()
-        found = False
-        for k in self.keys:
-            found |= hmac.compare_digest(given, k)
-        return None if found else "Type an admin key (one of CAREERBOT_ADMIN_KEYS)."
+    def _allowed(self, key: str | None, request: gr.Request | None) -> str | None:
+        """None when this caller may change guides, else why not (the API's rule)."""
+        # An invisible key box (no admin keys set) sends None.
+        why = self.rule.refusal(getattr(getattr(request, "client", None), "host", None),
+                                (key or "").strip())
+        if why is None:
+            return None
+        return why[0].upper() + why[1:] + ("; type it above." if self.rule.keys else ".")
 
     def upload(self, files: Sequence[str] | str | None, title: str, key: str,
                request: gr.Request, progress: gr.Progress = gr.Progress()  # noqa: B008
@@ -188,7 +174,7 @@ def build_tab(tab: GuidesTab) -> tuple[Any, Any]:
                             file_types=FILE_TYPES, elem_id="cb-guide-upload")
         with gr.Column(scale=2):
             title = gr.Textbox(label="Title (optional, one file)", elem_id="cb-guide-title")
-            key = gr.Textbox(label="Admin key", type="password", visible=bool(tab.keys),
+            key = gr.Textbox(label="Admin key", type="password", visible=bool(tab.rule.keys),
                              elem_id="cb-guide-key")
             upload = gr.Button("Upload and index", variant="primary", elem_id="cb-guide-send")
     status = gr.Markdown(elem_id="cb-guide-status")
