@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ir_measures import Qrel, ScoredDoc
-from qdrant_client import QdrantClient
 from tqdm import tqdm
 
 from eval.answers import score_answers
@@ -40,6 +39,7 @@ from rag.embed import Embedder
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import MODES, Store
+from rag.store_edge import EdgeStore
 
 SCHEMA = 1
 SPLITS = ("train", "dev", "test")
@@ -90,15 +90,17 @@ def _bar(total: int, desc: str, progress: bool) -> Any:
 
 @contextmanager
 def temporary_store(store: Store | None = None) -> Iterator[Store]:
-    """The store handed in (left open), else a fresh in-memory one, closed afterwards."""
+    """The store handed in (left open), else a fresh one of the default engine in a
+    temporary folder (what users run, so eval measures it), deleted afterwards."""
     if store is not None:
         yield store
         return
-    own = Store(QdrantClient(":memory:"), "eval")
-    try:
-        yield own
-    finally:
-        own.close()
+    with tempfile.TemporaryDirectory(prefix="careerbot-eval-") as tmp:
+        own = EdgeStore.open_folder(Path(tmp))
+        try:
+            yield own
+        finally:
+            own.close()
 
 
 def _ingest(corpus: Path, store: Store, embedder: Embedder, settings: Settings,

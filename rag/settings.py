@@ -13,7 +13,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./data"), description="The embedded store and all the app writes.")
     corpus_dir: Path = Field(Path("./corpus"), description="The guides to ingest.")
-    qdrant_url: str = Field("", description="Qdrant server URL; empty means embedded local mode.")
+    qdrant_url: str = Field(
+        "", description="Qdrant server URL; empty means the embedded engine in DATA_DIR.")
     qdrant_api_key: str = ""
     qdrant_timeout: float = 10.0
     # For collections created on a Qdrant cluster (server mode); 0 leaves Qdrant's default.
@@ -59,12 +60,15 @@ class Settings(BaseSettings):
         return v.strip()
 
     @property
-    def qdrant_path(self) -> Path:
-        return self.data_dir / "qdrant"
+    def index_dir(self) -> Path:
+        """The embedded index (rag.store_edge): one folder per collection name."""
+        return self.data_dir / "index" / self.collection
 
     @property
-    def local_mode(self) -> bool:
-        return not self.qdrant_url
+    def local_mode_dir(self) -> Path:
+        """Where qdrant-client's local mode, the embedded store before rag.store_edge,
+        kept its index: migrated on first open (rag.store_migrate)."""
+        return self.data_dir / "qdrant"
 
     def resolved_embed_model(self) -> str:
         if self.embed_model:

@@ -15,6 +15,7 @@ from qdrant_client import QdrantClient
 
 from rag.settings import Settings
 from rag.store import Store
+from rag.store_qdrant import QdrantStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -70,7 +71,7 @@ def _no_caller_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def memory_store() -> Store:
-    return Store(QdrantClient(":memory:"), "test")
+    return QdrantStore(QdrantClient(":memory:"), "test")
 
 
 @pytest.fixture

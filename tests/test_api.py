@@ -19,6 +19,7 @@ from api.app import create_app
 from ingest.pipeline import ingest_corpus
 from rag.settings import Settings
 from rag.store import Store
+from rag.store_qdrant import QdrantStore
 from tests.conftest import CORPUS, FakeEmbedder, running_server
 
 QUESTION = "How long does it take to become an ML engineer?"
@@ -28,7 +29,7 @@ def index_corpus(tmp: Path, **settings: Any) -> tuple[Settings, Store]:
     """Settings and an in-memory store holding the corpus (FakeEmbedder vectors)."""
     corpus = tmp / "corpus"
     shutil.copytree(CORPUS, corpus)
-    store = Store(QdrantClient(":memory:"), "test")
+    store = QdrantStore(QdrantClient(":memory:"), "test")
     ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
     return Settings(data_dir=tmp / "data", corpus_dir=corpus, collection="test",
                     **settings), store

@@ -15,7 +15,7 @@ from qdrant_client import QdrantClient
 from api.app import create_app
 from ingest.pipeline import ingest_corpus
 from rag.settings import Settings
-from rag.store import Store
+from rag.store_qdrant import QdrantStore
 from tests.conftest import CORPUS, FakeEmbedder
 
 MAX_EXAMPLES = 30  # per operation
@@ -24,7 +24,7 @@ MAX_EXAMPLES = 30  # per operation
 # filled by the fixture below, only when the test runs. No rate limit: the fuzzer should
 # reach the handlers, not stop at 429.
 _tmp = Path(tempfile.mkdtemp(prefix="careerbot-fuzz-"))
-_store = Store(QdrantClient(":memory:"), "fuzz")
+_store = QdrantStore(QdrantClient(":memory:"), "fuzz")
 _app = create_app(Settings(data_dir=_tmp / "data", corpus_dir=CORPUS, collection="fuzz",
                            rate_limit_per_minute=0), store=_store, embedder=FakeEmbedder())
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app)

@@ -16,6 +16,7 @@ from api.app import create_app
 from ingest.pipeline import ingest_corpus
 from rag.settings import Settings
 from rag.store import Store
+from rag.store_qdrant import QdrantStore
 from tests.conftest import FakeEmbedder
 
 GUIDE = b"# Sprocket Guide\n\n## Oils\n\nGraphite keeps sprockets quiet in cold weather.\n"
@@ -28,7 +29,7 @@ def _app(tmp_path: Path, **extra: object) -> tuple[TestClient, Store, Settings]:
     (corpus / "widgets.md").write_text("# Widgets\n\n## Basics\n\nWidgets need gears.\n")
     settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus, collection="t",
                         **extra)  # type: ignore[arg-type]
-    store = Store(QdrantClient(":memory:"), "t")
+    store = QdrantStore(QdrantClient(":memory:"), "t")
     ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
     return TestClient(create_app(settings, store=store, embedder=FakeEmbedder())), store, settings
 

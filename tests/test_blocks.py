@@ -25,7 +25,7 @@ from rag.answer import (
 from rag.blocks import Block, document_blocks
 from rag.calibrate import offtopic_stats
 from rag.chat import CareerBot
-from rag.store import Store
+from rag.store_qdrant import QdrantStore
 from rag.text import fact_found, normalise, sentence_spans
 from rag.vocab import expand_abbreviations
 from tests.conftest import CORPUS, FakeEmbedder
@@ -214,7 +214,7 @@ def widget_bot(tmp_path: Path) -> CareerBot:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "widgets.md").write_text(GUIDE)
-    store = Store(QdrantClient(":memory:"), "t")
+    store = QdrantStore(QdrantClient(":memory:"), "t")
     ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
     return CareerBot(store, FakeEmbedder())
 

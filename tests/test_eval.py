@@ -20,6 +20,7 @@ from ingest.parse import parse_bytes
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Hit, Store
+from rag.store_qdrant import QdrantStore
 from tests.conftest import FakeEmbedder
 
 BEIR_TINY = Path(__file__).resolve().parent / "data" / "beir_tiny"
@@ -136,7 +137,7 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     corpus = tmp / "corpus"
     shutil.copytree(Path(__file__).resolve().parent.parent / "corpus", corpus)
     settings = Settings(data_dir=tmp / "data", corpus_dir=corpus)
-    store = Store(QdrantClient(":memory:"), "eval")
+    store = QdrantStore(QdrantClient(":memory:"), "eval")
     return evaluate_ours(Services(settings, embedder=FakeEmbedder()), modes=("sparse", "hybrid"),
                          store=store, progress=False)
 

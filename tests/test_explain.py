@@ -20,6 +20,7 @@ from rag.explain import compare_modes, explain_answer, explain_search, retrieval
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import MODES, Store
+from rag.store_qdrant import QdrantStore
 from tests.conftest import FakeEmbedder
 from tests.test_api import assert_error, index_corpus
 from tests.test_cli import env as cli_env
@@ -130,7 +131,7 @@ def test_a_server_fuses_the_same(indexed: tuple[Settings, Store]) -> None:
     """A Qdrant server fuses by itself (one batched request); the order is the same as the
     embedded store's fusion in Python."""
     store = indexed[1]
-    as_server = Store(store.client, store.base, local=False)
+    as_server = QdrantStore(store.client, store.base, local=False)
     emb = FakeEmbedder()
     for query in QUERIES:
         dense, terms = emb.embed_query(query), sparse.query_vector(query)

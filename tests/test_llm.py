@@ -25,6 +25,7 @@ from rag.chat import CareerBot, build_bot
 from rag.llm import LLMAnswerer
 from rag.settings import Settings
 from rag.store import Hit, Store
+from rag.store_qdrant import QdrantStore
 from rag.text import answer_sentences as sentences
 from rag.text import ungrounded_figures
 from tests.conftest import CORPUS, FakeEmbedder
@@ -94,7 +95,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> CareerBot:
     # Built once per module (as the memory_store / corpus_copy fixtures do) to stay fast.
     corpus = tmp_path_factory.mktemp("llm") / "corpus"
     shutil.copytree(CORPUS, corpus)
-    store, fake = Store(QdrantClient(":memory:"), "test"), FakeEmbedder()
+    store, fake = QdrantStore(QdrantClient(":memory:"), "test"), FakeEmbedder()
     ingest_corpus(corpus, store, fake, config=CFG)
     return CareerBot(store, fake)
 

@@ -8,6 +8,7 @@ from ingest.pipeline import IngestError, ingest_lock, rebuild, run_ingest
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Store, StoreError
+from rag.store_qdrant import QdrantStore
 from tests.conftest import FakeEmbedder
 
 
@@ -85,16 +86,21 @@ def test_concurrent_ingest_is_refused(settings: Settings, memory_store: Store) -
     assert run_ingest(settings, memory_store, FakeEmbedder()).documents.added == 4
 
 
-def test_store_knows_embedded_from_server(settings: Settings, memory_store: Store) -> None:
+def test_settings_choose_the_engine(settings: Settings, memory_store: Store) -> None:
     from qdrant_client import QdrantClient
 
-    assert memory_store.local and memory_store.generation().local
-    opened = Store.open(settings)  # embedded, in a folder
+    from rag.store_edge import EdgeStore
+
+    opened = Store.open(settings)  # no URL: Qdrant's engine in the data dir
     try:
-        assert opened.local
+        assert isinstance(opened, EdgeStore) and opened.root == settings.index_dir
     finally:
         opened.close()
     # A server client connects lazily, so nothing needs to listen on the port.
-    remote = Store(QdrantClient(url="http://127.0.0.1:9", timeout=1), "x")
-    assert not remote.local and not remote.generation().local
-    assert Store(QdrantClient(":memory:"), "x", local=False).local is False  # as told
+    served = Store.open(settings.model_copy(update={"qdrant_url": "http://127.0.0.1:9"}))
+    assert isinstance(served, QdrantStore) and not served.local
+    assert not served.generation().local
+    # qdrant-client in memory (the unit tests' store) is its local mode, unless told
+    assert isinstance(memory_store, QdrantStore)
+    assert memory_store.local and memory_store.generation().local
+    assert QdrantStore(QdrantClient(":memory:"), "x", local=False).local is False

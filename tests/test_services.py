@@ -13,6 +13,7 @@ from rag.failures import Failure
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store, StoreError
+from rag.store_qdrant import QdrantStore
 from tests.conftest import FakeEmbedder
 
 LATE = "003_ea9daf657743a40c"  # the guide that arrives after the first ingest
@@ -23,7 +24,7 @@ def test_building_opens_nothing(tmp_path: Path) -> None:
     services = Services(settings, embedder=FakeEmbedder())
     assert not (tmp_path / "data").exists()  # no store opened, no folder made
     assert services.store_problem() is None  # opened on demand
-    assert (tmp_path / "data" / "qdrant").exists()
+    assert settings.index_dir.is_dir() and not settings.local_mode_dir.exists()
     services.close()
     assert services.current_store() is not None  # a later use opens it again
     services.close()
@@ -34,7 +35,7 @@ def test_one_bot_retriever_and_answerer(settings: Settings, memory_store: Store)
     bot = services.bot
     assert services.bot is bot and services.retriever is bot.retriever
     assert services.answerer is bot.answerer and bot.store is memory_store
-    other = services.over(Store(memory_store.client, "other"))
+    other = services.over(QdrantStore(memory_store.client, "other"))
     assert other.embedder is services.embedder and other.bot is not bot
     services.close()  # a store handed in stays open: it is the caller's
     assert memory_store.count() == 0

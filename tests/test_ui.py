@@ -24,6 +24,7 @@ from rag.ratelimit import RateLimiter
 from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
+from rag.store_qdrant import QdrantStore
 from tests.conftest import CORPUS, FakeEmbedder
 from ui import conversations as convs
 from ui import errors
@@ -157,7 +158,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Store]:
     tmp = tmp_path_factory.mktemp("ui")
     corpus = tmp / "corpus"
     shutil.copytree(CORPUS, corpus)
-    store = Store(QdrantClient(":memory:"), "test")
+    store = QdrantStore(QdrantClient(":memory:"), "test")
     ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
     return corpus, store
 
@@ -306,7 +307,7 @@ def test_not_ready_is_a_friendly_note(tmp_path: Path, indexed: tuple[Path, Store
             ui = _ui(tmp_path, indexed[1])
             ui.services.model_error = "OSError: no weights"
         elif case == "empty index":
-            ui = _ui(tmp_path, Store(QdrantClient(":memory:"), "empty"))
+            ui = _ui(tmp_path, QdrantStore(QdrantClient(":memory:"), "empty"))
         elif case == "server unreachable":
             ui = _ui(tmp_path, None, qdrant_url="http://127.0.0.1:9", qdrant_timeout=1)
         else:
