@@ -298,6 +298,7 @@ class AnswerModel:
 
 MODEL_PATH = DATA / "answer_model.json"
 _QUALIFIERS = FEATURES.index("qualifiers")
+_HEADING = FEATURES.index("heading")
 
 
 @cache
@@ -575,13 +576,21 @@ class ExtractiveAnswerer:
                       direct=direct)
 
     def _list_block(self, ranked: list[Scored]) -> Block | None:
-        """The block with a list that holds one of the best pieces (within `lead` of the
-        best), if any: a list elsewhere answers another question."""
-        near = ranked[0].prob * self.model.lead
+        """The list that answers a list question, if any: the best block when it is a list;
+        else a list holding one of the best pieces (within `lead` of the best) under a
+        heading at least as close to the question as the best block's (the same heading:
+        the list continues the best block). A list that only scores near the best, under a
+        heading further from the question, is a neighbouring topic's list (the mistakes to
+        avoid, when the question asks what to learn): its items named as the answer would
+        mislead, and the best block's own sentences answer better."""
+        best = ranked[0]
+        if len(best.block.items) >= 2:
+            return best.block
+        near = best.prob * self.model.lead
         for s in ranked:
             if s.prob < near:
                 return None
-            if len(s.block.items) >= 2:
+            if len(s.block.items) >= 2 and s.x[_HEADING] >= best.x[_HEADING]:
                 return s.block
         return None
 
