@@ -110,6 +110,7 @@ _PREP = re.compile(r"\b(?:in|at|near|around|within|outside)\s+(?:the\s+)?([a-z][
                    re.IGNORECASE)
 
 SHAPES = ("comparison", "yesno", "list", "figure", "other")
+FIGURE_KINDS = ("salary", "timeline")  # the kinds whose answer is a figure
 
 
 def question_shape(text: str) -> str:
@@ -118,6 +119,17 @@ def question_shape(text: str) -> str:
         if pattern(f"shapes.{shape}").search(text):
             return shape
     return "other"
+
+
+def answer_shape(q: Question) -> str:
+    """The shape an answer to `q` takes: its wording's (`question_shape`), except that a
+    question of a figure's kind (salary, timeline) worded without a figure cue ("what do
+    new grads start on", "and part-time?" after a timeline question) still wants the
+    figure first."""
+    shape = question_shape(q.text)
+    if shape == "other" and q.intent in FIGURE_KINDS:
+        return "figure"
+    return shape
 
 
 def specific_terms(text: str) -> tuple[str, ...]:
@@ -207,7 +219,7 @@ def _shape_cue(shape: str, intent: str, p: Piece, text: str) -> bool:
     if shape == "comparison":
         return bool(pattern("comparison_verdict").search(text))
     if shape == "figure":
-        return any(pattern(f"answer_cues.{k}").search(text) for k in ("salary", "timeline")
+        return any(pattern(f"answer_cues.{k}").search(text) for k in FIGURE_KINDS
                    if intent in (k, "other"))
     if shape == "list":
         return p.role in ("item", "lead")
@@ -503,7 +515,7 @@ class ExtractiveAnswerer:
         return self.compose(q, scored)
 
     def compose(self, q: Question, scored: list[Scored]) -> Answer:
-        shape = question_shape(q.text)
+        shape = answer_shape(q)
         ranked = sorted(scored, key=lambda s: -s.prob)
         keep = ranked[0].prob * self.model.keep
         composer = _Composer(self.docs)
@@ -555,7 +567,7 @@ class ExtractiveAnswerer:
                 if per_doc.get(s.block.doc_id, 0) > pass_ or s.piece.role in ("question", "lead") \
                         or _filler(s) or (s.block.doc_id, s.piece.start) in used:
                     continue
-                if shape == "figure" and q.intent in ("salary", "timeline") \
+                if shape == "figure" and q.intent in FIGURE_KINDS \
                         and not unit_matches(q.intent, s.text):
                     continue
                 if add(s):
@@ -609,7 +621,7 @@ class ExtractiveAnswerer:
             cue = pattern("verdict")
         elif shape == "comparison":
             cue = pattern("comparison_verdict")
-        elif shape == "figure" and q.intent in ("salary", "timeline"):
+        elif shape == "figure" and q.intent in FIGURE_KINDS:
             cue = pattern(f"answer_cues.{q.intent}")
         if shape == "figure" and cue is not None:
             figures = [s for s in eligible if s.prob >= keep and cue.search(s.text)]

@@ -18,6 +18,7 @@ from rag.answer import (
     Scored,
     _list_noun,
     _read_on,
+    answer_shape,
     qualifiers,
     question_shape,
     specific_terms,
@@ -183,6 +184,16 @@ def test_facts_match_whole_words(fact: str, text: str, found: bool) -> None:
 )
 def test_question_shapes(question: str, shape: str) -> None:
     assert question_shape(question) == shape
+
+
+def test_a_figure_kind_wants_a_figure_whatever_its_wording() -> None:
+    def q(text: str, intent: str) -> Question:
+        return Question(text, text, intent, ())  # type: ignore[arg-type]
+
+    assert answer_shape(q("what do new widget engineers start on", "salary")) == "figure"
+    assert answer_shape(q("and part-time?", "timeline")) == "figure"
+    assert answer_shape(q("tell me about gearwork", "other")) == "other"
+    assert answer_shape(q("is a widget degree required", "degree")) == "yesno"
 
 
 def test_abbreviations_are_spelled_out_for_search_only() -> None:
