@@ -191,11 +191,12 @@ def term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{alt})s?\b", re.IGNORECASE)
 
 
-def qualifiers(q: Question) -> list[re.Pattern[str]]:
+def qualifiers(q: Question, cases_only: bool = False) -> list[re.Pattern[str]]:
     """What narrows a question's answer: its specifics ("Austin", "2019") and qualifier
     words of the field ("entry-level", "part-time", "with a master's"), each as the
-    pattern it takes in a guide's text."""
-    terms = [t for t in q.specifics if not t.isdigit()]
+    pattern it takes in a guide's text. `cases_only`: only those that pick one case among
+    its siblings (a place, an employer, a level), not a topic word (a tool)."""
+    terms = [t for t in q.specifics if not t.isdigit() and (not cases_only or _is_name(t))]
     terms += [m.group(0) for m in pattern("qualifiers").finditer(q.text)]
     out = []
     for t in dict.fromkeys(x.lower() for x in terms):
@@ -537,7 +538,8 @@ class ExtractiveAnswerer:
             anchor, after, item = listed, -1, -1
         else:
             first = _read_on(_with_context(self._first(shape, q, ranked, keep), scored),
-                             scored, self.MIN_WORDS)
+                             scored, self.MIN_WORDS,
+                             qualifiers(q, cases_only=True) if shape == "figure" else ())
             direct = composer.line(first, attribute=False)
             used.update((x.block.doc_id, x.piece.start) for x in first)
             anchor, after, item = first[-1].block, first[-1].index, first[-1].piece.item
@@ -709,19 +711,29 @@ def _with_context(s: Scored, scored: list[Scored]) -> list[Scored]:
     return group
 
 
-def _read_on(group: list[Scored], scored: list[Scored], min_words: int) -> list[Scored]:
+def _read_on(group: list[Scored], scored: list[Scored], min_words: int,
+             cases: Sequence[re.Pattern[str]] = ()) -> list[Scored]:
     """A first line shorter than `min_words` goes on with the sentences after it in its
     block ("For a pure engineering role, usually not." and the reason that follows): a
     verdict or an item name alone answers, but the reader wants its next sentence on the
     same line, not as a separate point. It stops at a question, a lead-in, another item,
-    a fragment ("Build.") and the end of a line (a table's next row is another point)."""
+    a fragment ("Build.") and the end of a line (a table's next row is another point).
+
+    For a figure question it also stops where the line matched one of the question's
+    `cases` (a city, a level: `qualifiers(q, cases_only=True)`) and the next sentence, not
+    leaning on it, matches fewer: that is the next case's figure (another city's salary
+    after the city asked about), which on the answer's own line would read as the answer.
+    (Elsewhere the next case is the point: the other side of a comparison.)"""
     same = {x.index: x for x in scored if x.block is group[-1].block}
     words = sum(len(x.text.split()) for x in group)
     item = group[-1].piece.item
+    matched = max(_qualified(cases, x.text) for x in group)
     while words < min_words:
         nxt = same.get(group[-1].index + 1)
         if nxt is None or nxt.piece.role in ("question", "lead") or nxt.piece.item != item \
                 or _filler(nxt) or "\n" in nxt.block.quote(group[-1].piece.end, nxt.piece.start):
+            break
+        if _qualified(cases, nxt.text) < matched and not _DEPENDENT.match(nxt.text):
             break
         group = [*group, nxt]
         words += len(nxt.text.split())

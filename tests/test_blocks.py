@@ -241,6 +241,20 @@ def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot
     assert [c.quote for c in a.citations[:3]] == ["Hammerlane", "Fluxgrid", "Quillset"]
 
 
+def test_a_figure_line_does_not_read_on_into_the_next_case() -> None:
+    talk = ("# T\n\n## Pay by city\n\nIn Gearton widget engineers earn $61,000. "
+            "Boltham pays more, at $98,500 a year. This is before any yearly bonus is paid.\n")
+    _, blocks = _blocks(talk)
+    scored = [Scored(b, p, i, [], 0.0) for b in blocks for i, p in enumerate(b.pieces)]
+    first = [s for s in scored if s.text.startswith("In Gearton")]
+    gearton = [re.compile("gearton", re.IGNORECASE)]
+    # asked about Gearton: Boltham's figure is another case, not the answer's continuation
+    assert [s.text for s in _read_on(first, scored, 30, gearton)] == [
+        "In Gearton widget engineers earn $61,000."]
+    # asked about no city, the line reads on as before
+    assert len(_read_on(first, scored, 30)) == 3
+
+
 def test_questions_are_searched_with_abbreviations_spelled_out(widget_bot: CareerBot) -> None:
     q = widget_bot.prepare("cs widget degree")
     assert q.text == "cs widget degree"
