@@ -110,6 +110,7 @@ _PREP = re.compile(r"\b(?:in|at|near|around|within|outside)\s+(?:the\s+)?([a-z][
                    re.IGNORECASE)
 
 SHAPES = ("comparison", "yesno", "list", "figure", "other")
+FIGURE_KINDS = ("salary", "timeline")  # the kinds whose answer is a figure
 
 
 def question_shape(text: str) -> str:
@@ -118,6 +119,17 @@ def question_shape(text: str) -> str:
         if pattern(f"shapes.{shape}").search(text):
             return shape
     return "other"
+
+
+def answer_shape(q: Question) -> str:
+    """The shape an answer to `q` takes: its wording's (`question_shape`), except that a
+    question of a figure's kind (salary, timeline) worded without a figure cue ("what do
+    new grads start on", "and part-time?" after a timeline question) still wants the
+    figure first."""
+    shape = question_shape(q.text)
+    if shape == "other" and q.intent in FIGURE_KINDS:
+        return "figure"
+    return shape
 
 
 def specific_terms(text: str) -> tuple[str, ...]:
@@ -179,11 +191,12 @@ def term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{alt})s?\b", re.IGNORECASE)
 
 
-def qualifiers(q: Question) -> list[re.Pattern[str]]:
+def qualifiers(q: Question, cases_only: bool = False) -> list[re.Pattern[str]]:
     """What narrows a question's answer: its specifics ("Austin", "2019") and qualifier
     words of the field ("entry-level", "part-time", "with a master's"), each as the
-    pattern it takes in a guide's text."""
-    terms = [t for t in q.specifics if not t.isdigit()]
+    pattern it takes in a guide's text. `cases_only`: only those that pick one case among
+    its siblings (a place, an employer, a level), not a topic word (a tool)."""
+    terms = [t for t in q.specifics if not t.isdigit() and (not cases_only or _is_name(t))]
     terms += [m.group(0) for m in pattern("qualifiers").finditer(q.text)]
     out = []
     for t in dict.fromkeys(x.lower() for x in terms):
@@ -207,7 +220,7 @@ def _shape_cue(shape: str, intent: str, p: Piece, text: str) -> bool:
     if shape == "comparison":
         return bool(pattern("comparison_verdict").search(text))
     if shape == "figure":
-        return any(pattern(f"answer_cues.{k}").search(text) for k in ("salary", "timeline")
+        return any(pattern(f"answer_cues.{k}").search(text) for k in FIGURE_KINDS
                    if intent in (k, "other"))
     if shape == "list":
         return p.role in ("item", "lead")
@@ -298,6 +311,7 @@ class AnswerModel:
 
 MODEL_PATH = DATA / "answer_model.json"
 _QUALIFIERS = FEATURES.index("qualifiers")
+_HEADING = FEATURES.index("heading")
 
 
 @cache
@@ -502,7 +516,7 @@ class ExtractiveAnswerer:
         return self.compose(q, scored)
 
     def compose(self, q: Question, scored: list[Scored]) -> Answer:
-        shape = question_shape(q.text)
+        shape = answer_shape(q)
         ranked = sorted(scored, key=lambda s: -s.prob)
         keep = ranked[0].prob * self.model.keep
         composer = _Composer(self.docs)
@@ -524,7 +538,8 @@ class ExtractiveAnswerer:
             anchor, after, item = listed, -1, -1
         else:
             first = _read_on(_with_context(self._first(shape, q, ranked, keep), scored),
-                             scored, self.MIN_WORDS)
+                             scored, self.MIN_WORDS,
+                             qualifiers(q, cases_only=True) if shape == "figure" else ())
             direct = composer.line(first, attribute=False)
             used.update((x.block.doc_id, x.piece.start) for x in first)
             anchor, after, item = first[-1].block, first[-1].index, first[-1].piece.item
@@ -554,7 +569,7 @@ class ExtractiveAnswerer:
                 if per_doc.get(s.block.doc_id, 0) > pass_ or s.piece.role in ("question", "lead") \
                         or _filler(s) or (s.block.doc_id, s.piece.start) in used:
                     continue
-                if shape == "figure" and q.intent in ("salary", "timeline") \
+                if shape == "figure" and q.intent in FIGURE_KINDS \
                         and not unit_matches(q.intent, s.text):
                     continue
                 if add(s):
@@ -575,13 +590,21 @@ class ExtractiveAnswerer:
                       direct=direct)
 
     def _list_block(self, ranked: list[Scored]) -> Block | None:
-        """The block with a list that holds one of the best pieces (within `lead` of the
-        best), if any: a list elsewhere answers another question."""
-        near = ranked[0].prob * self.model.lead
+        """The list that answers a list question, if any: the best block when it is a list;
+        else a list holding one of the best pieces (within `lead` of the best) under a
+        heading at least as close to the question as the best block's (the same heading:
+        the list continues the best block). A list that only scores near the best, under a
+        heading further from the question, is a neighbouring topic's list (the mistakes to
+        avoid, when the question asks what to learn): its items named as the answer would
+        mislead, and the best block's own sentences answer better."""
+        best = ranked[0]
+        if len(best.block.items) >= 2:
+            return best.block
+        near = best.prob * self.model.lead
         for s in ranked:
             if s.prob < near:
                 return None
-            if len(s.block.items) >= 2:
+            if len(s.block.items) >= 2 and s.x[_HEADING] >= best.x[_HEADING]:
                 return s.block
         return None
 
@@ -600,7 +623,7 @@ class ExtractiveAnswerer:
             cue = pattern("verdict")
         elif shape == "comparison":
             cue = pattern("comparison_verdict")
-        elif shape == "figure" and q.intent in ("salary", "timeline"):
+        elif shape == "figure" and q.intent in FIGURE_KINDS:
             cue = pattern(f"answer_cues.{q.intent}")
         if shape == "figure" and cue is not None:
             figures = [s for s in eligible if s.prob >= keep and cue.search(s.text)]
@@ -688,19 +711,29 @@ def _with_context(s: Scored, scored: list[Scored]) -> list[Scored]:
     return group
 
 
-def _read_on(group: list[Scored], scored: list[Scored], min_words: int) -> list[Scored]:
+def _read_on(group: list[Scored], scored: list[Scored], min_words: int,
+             cases: Sequence[re.Pattern[str]] = ()) -> list[Scored]:
     """A first line shorter than `min_words` goes on with the sentences after it in its
     block ("For a pure engineering role, usually not." and the reason that follows): a
     verdict or an item name alone answers, but the reader wants its next sentence on the
     same line, not as a separate point. It stops at a question, a lead-in, another item,
-    a fragment ("Build.") and the end of a line (a table's next row is another point)."""
+    a fragment ("Build.") and the end of a line (a table's next row is another point).
+
+    For a figure question it also stops where the line matched one of the question's
+    `cases` (a city, a level: `qualifiers(q, cases_only=True)`) and the next sentence, not
+    leaning on it, matches fewer: that is the next case's figure (another city's salary
+    after the city asked about), which on the answer's own line would read as the answer.
+    (Elsewhere the next case is the point: the other side of a comparison.)"""
     same = {x.index: x for x in scored if x.block is group[-1].block}
     words = sum(len(x.text.split()) for x in group)
     item = group[-1].piece.item
+    matched = max(_qualified(cases, x.text) for x in group)
     while words < min_words:
         nxt = same.get(group[-1].index + 1)
         if nxt is None or nxt.piece.role in ("question", "lead") or nxt.piece.item != item \
                 or _filler(nxt) or "\n" in nxt.block.quote(group[-1].piece.end, nxt.piece.start):
+            break
+        if _qualified(cases, nxt.text) < matched and not _DEPENDENT.match(nxt.text):
             break
         group = [*group, nxt]
         words += len(nxt.text.split())

@@ -32,7 +32,7 @@ from rag.answer import (
     ExtractiveAnswerer,
     Question,
     Scored,
-    question_shape,
+    answer_shape,
 )
 from rag.chat import CareerBot, _timed
 from rag.retrieve import QdrantRetriever
@@ -220,7 +220,7 @@ def explain_answer(
     _timed(answer, t0, t1)
     citations = [c.__dict__ for c in answer.citations]
     report: dict[str, Any] = {
-        "query": found.query, "intent": q.intent, "shape": question_shape(q.text),
+        "query": found.query, "intent": q.intent, "shape": answer_shape(q),
         "specifics": list(q.specifics),
         "answerer": "extractive" if answerer is extractive else "llm",
         "retrieval": [{"rank": i + 1, "chunk_id": h.chunk_id, "doc_id": h.doc_id,

@@ -18,6 +18,7 @@ from rag.answer import (
     Scored,
     _list_noun,
     _read_on,
+    answer_shape,
     qualifiers,
     question_shape,
     specific_terms,
@@ -185,6 +186,16 @@ def test_question_shapes(question: str, shape: str) -> None:
     assert question_shape(question) == shape
 
 
+def test_a_figure_kind_wants_a_figure_whatever_its_wording() -> None:
+    def q(text: str, intent: str) -> Question:
+        return Question(text, text, intent, ())  # type: ignore[arg-type]
+
+    assert answer_shape(q("what do new widget engineers start on", "salary")) == "figure"
+    assert answer_shape(q("and part-time?", "timeline")) == "figure"
+    assert answer_shape(q("tell me about gearwork", "other")) == "other"
+    assert answer_shape(q("is a widget degree required", "degree")) == "yesno"
+
+
 def test_abbreviations_are_spelled_out_for_search_only() -> None:
     assert expand_abbreviations("rl algos for a cs grad?") == (
         "rl algos for a cs grad? (reinforcement learning algorithms computer science)")
@@ -228,6 +239,20 @@ def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot
     for c in a.citations:
         assert texts[c.doc_id][c.start : c.end] == c.quote
     assert [c.quote for c in a.citations[:3]] == ["Hammerlane", "Fluxgrid", "Quillset"]
+
+
+def test_a_figure_line_does_not_read_on_into_the_next_case() -> None:
+    talk = ("# T\n\n## Pay by city\n\nIn Gearton widget engineers earn $61,000. "
+            "Boltham pays more, at $98,500 a year. This is before any yearly bonus is paid.\n")
+    _, blocks = _blocks(talk)
+    scored = [Scored(b, p, i, [], 0.0) for b in blocks for i, p in enumerate(b.pieces)]
+    first = [s for s in scored if s.text.startswith("In Gearton")]
+    gearton = [re.compile("gearton", re.IGNORECASE)]
+    # asked about Gearton: Boltham's figure is another case, not the answer's continuation
+    assert [s.text for s in _read_on(first, scored, 30, gearton)] == [
+        "In Gearton widget engineers earn $61,000."]
+    # asked about no city, the line reads on as before
+    assert len(_read_on(first, scored, 30)) == 3
 
 
 def test_questions_are_searched_with_abbreviations_spelled_out(widget_bot: CareerBot) -> None:
