@@ -28,7 +28,7 @@ QUERIES = [
     "Is a PhD required?",
     "What's the starting pay for a junior ML engineer?",
     "Which deployment tools matter most?",
-    "What are the biggest mistakes beginners make?",
+    "Which mistakes do beginners make most often?",
     "python or r",
     "what should my first portfolio project be",
     "interview tips please",

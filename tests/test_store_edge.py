@@ -23,7 +23,7 @@ from rag.store_qdrant import QdrantStore
 from tests.conftest import FakeEmbedder
 
 QUESTIONS = ["how long does it take", "docker and kubernetes", "salary in new york",
-             "do i need a phd", "projects for a portfolio", "the", "linear algebra math"]
+             "is a doctorate required", "projects for a portfolio", "the", "linear algebra math"]
 
 
 @pytest.fixture
