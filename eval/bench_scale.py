@@ -27,9 +27,11 @@ import random
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +179,28 @@ class SyntheticPoints:
             yield buf
 
 
+@contextmanager
+def longest_stall(tick: float = 0.01) -> Iterator[list[float]]:
+    """The longest a Python thread waiting `tick` seconds was kept from running, while the
+    block runs (a thread that sleeps and wakes measures the GIL as other threads see it)."""
+    out = [0.0]
+    done = threading.Event()
+
+    def ticker() -> None:
+        while not done.is_set():
+            t = time.perf_counter()
+            time.sleep(tick)
+            out[0] = max(out[0], time.perf_counter() - t - tick)
+
+    thread = threading.Thread(target=ticker, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        thread.join()
+
+
 def store_latency(store: Store, queries: list[tuple[list[float], Any]], rounds: int = 3
                   ) -> dict[str, float]:
     store.search(*queries[0], top_k=8, prefetch_k=40)
@@ -208,9 +232,13 @@ def engines_at(sizes: list[int], local_max: int, synthetic: SyntheticPoints,
             edge.write(edge.chunks, batch)
         row["edge_write_s"] = round(time.perf_counter() - t, 1)
         row["edge_before_optimize"] = store_latency(edge, queries)
-        t = time.perf_counter()
-        edge.finish_writes()
-        row["edge_optimize_s"] = round(time.perf_counter() - t, 1)
+        with longest_stall() as stall:
+            t = time.perf_counter()
+            edge.finish_writes()
+            row["edge_optimize_s"] = round(time.perf_counter() - t, 1)
+        # The engine holds the GIL while it optimizes: this is how long other Python
+        # threads (a server's requests) could not run.
+        row["edge_optimize_stall_s"] = round(stall[0], 1)
         row["edge"] = store_latency(edge, queries)
         edge.close()
         if n <= local_max:
@@ -236,11 +264,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="store-only sizes, comma-separated (default 5000,20000,100000)")
     ap.add_argument("--local-max", type=int, default=20_000,
                     help="largest size also measured on qdrant-client local mode")
+    ap.add_argument("--store-only", action="store_true",
+                    help="only step 3, the store alone (minutes instead of the better part "
+                         "of an hour)")
     args = ap.parse_args(argv)
 
     from eval.dataset import load_items
-    from ingest.pipeline import update_index
-    from ingest.progress import progress_for
     from rag import sparse
     from rag.services import Services
     from rag.settings import Settings
@@ -254,45 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         small = Services(Settings(data_dir=tmpd / "small", corpus_dir=repo / "corpus"))
         if not small.load_model():
             raise SystemExit(str(small.model_problem()))
-
-        step("the four guides: ingest and query latency")
-        update_index(small)
-        out["small"] = {"chunks": small.store.count(), "query": query_latency(small, queries)}
-        small.close()
-
         sents = sentences_of_guides(repo / "corpus")
-        corpus = tmpd / "synthetic"
-        out["synthetic_docs"] = write_synthetic(corpus, sents, args.chunks)
-
-        # The same model, timed, over a store and corpus of their own.
-        timed = TimedEmbedder(small.embedder)
-        large = Services(small.settings.model_copy(
-            update={"data_dir": tmpd / "large", "corpus_dir": corpus}), embedder=timed)
-        step(f"the synthetic corpus of {args.chunks} chunks: ingest (progress below)")
-        t = time.perf_counter()
-        report = update_index(large, progress_for())
-        secs = time.perf_counter() - t
-        n = large.store.count()
-        out["large"] = {
-            "chunks": n,
-            "units": report.units_embedded,
-            "texts_per_chunk": round(timed.texts / max(1, n), 2),
-            "ingest_s": round(secs, 1),
-            "ingest_chunks_per_s": round(n / secs, 1),
-            "ingest_texts_per_s": round(timed.texts / secs, 1),
-            # The limit: the model alone on exactly the texts ingest embedded (chunks and
-            # answer units), timed inside the same run.
-            "embed_s": round(timed.seconds, 1),
-            "raw_embed_texts_per_s": round(timed.texts / timed.seconds, 1),
-            "ingest_vs_embedding_limit": round(timed.seconds / secs, 3),
-            "query": query_latency(large, queries),
-        }
-        large.close()
-        out["peak_rss_mb_ingest"] = peak_rss_mb()
-
-        step(f"`careerbot serve` on the {n}-chunk index: /v1/search vs a bare encode")
-        out["large"]["http"] = http_search_vs_encode(tmpd / "large", corpus, small.embedder,
-                                                     queries)
+        if not args.store_only:
+            ingest_and_serve(out, small, sents, args.chunks, queries, tmpd)
 
         sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
         step(f"the store alone at {sizes} chunks (sentence vectors of the guides)")
@@ -301,29 +294,72 @@ def main(argv: list[str] | None = None) -> int:
                  for q in queries]
         out["store"] = engines_at(sizes, args.local_max, synthetic, qvecs, tmpd)
     out["peak_rss_mb"] = peak_rss_mb()
-    out["query_p50_large_vs_small"] = round(
-        out["large"]["query"]["p50_ms"] / out["small"]["query"]["p50_ms"], 2
-    )
     print(json.dumps(out, indent=2))
-    big, small_ = out["large"], out["small"]
-    print(
-        f"\nscale: {big['chunks']} chunks ({big['texts_per_chunk']} texts embedded per chunk) "
-        f"ingested at {big['ingest_texts_per_s']} texts/s against {big['raw_embed_texts_per_s']} "
-        f"raw ({big['ingest_vs_embedding_limit']:.0%}; target >= 80%); query p50 "
-        f"{small_['query']['p50_ms']} ms at {small_['chunks']} chunks vs "
-        f"{big['query']['p50_ms']} ms at {big['chunks']}; /v1/search over HTTP "
-        f"{big['http']['search_http']['p50_ms']} ms = {big['http']['http_search_to_encode_p50']}x "
-        f"a bare encode (target <= 2x); peak RSS {out['peak_rss_mb_ingest']} MB (ingest)",
-        file=sys.stderr,
-    )
+    if "large" in out:
+        big, small_ = out["large"], out["small"]
+        print(
+            f"\nscale: {big['chunks']} chunks ({big['texts_per_chunk']} texts embedded per "
+            f"chunk) ingested at {big['ingest_texts_per_s']} texts/s against "
+            f"{big['raw_embed_texts_per_s']} raw ({big['ingest_vs_embedding_limit']:.0%}; "
+            f"target >= 80%); query p50 {small_['query']['p50_ms']} ms at "
+            f"{small_['chunks']} chunks vs {big['query']['p50_ms']} ms at {big['chunks']}; "
+            f"/v1/search over HTTP {big['http']['search_http']['p50_ms']} ms = "
+            f"{big['http']['http_search_to_encode_p50']}x a bare encode (target <= 2x); "
+            f"peak RSS {out['peak_rss_mb_ingest']} MB (ingest)", file=sys.stderr)
     for size, row in out["store"].items():
         local = (f"; local mode {row['local']['p50_ms']} ms ({row['local_vs_edge_p50']}x)"
                  if "local" in row else "")
         print(f"store at {size}: hybrid p50 {row['edge']['p50_ms']} ms after optimize "
               f"({row['edge_before_optimize']['p50_ms']} ms before; optimize "
-              f"{row['edge_optimize_s']} s){local}", file=sys.stderr)
+              f"{row['edge_optimize_s']} s, other threads stalled up to "
+              f"{row['edge_optimize_stall_s']} s){local}", file=sys.stderr)
     return 0
 
+
+def ingest_and_serve(out: dict[str, Any], small: Services, sents: list[str], chunks: int,
+                     queries: list[str], tmpd: Path) -> None:
+    """Steps 1 and 2 of the module docstring, into `out`."""
+    from ingest.pipeline import update_index
+    from ingest.progress import progress_for
+
+    step("the four guides: ingest and query latency")
+    update_index(small)
+    out["small"] = {"chunks": small.store.count(), "query": query_latency(small, queries)}
+    small.close()
+    corpus = tmpd / "synthetic"
+    out["synthetic_docs"] = write_synthetic(corpus, sents, chunks)
+
+    # The same model, timed, over a store and corpus of their own.
+    timed = TimedEmbedder(small.embedder)
+    large = Services(small.settings.model_copy(
+        update={"data_dir": tmpd / "large", "corpus_dir": corpus}), embedder=timed)
+    step(f"the synthetic corpus of {chunks} chunks: ingest (progress below)")
+    t = time.perf_counter()
+    report = update_index(large, progress_for())
+    secs = time.perf_counter() - t
+    n = large.store.count()
+    out["large"] = {
+        "chunks": n,
+        "units": report.units_embedded,
+        "texts_per_chunk": round(timed.texts / max(1, n), 2),
+        "ingest_s": round(secs, 1),
+        "ingest_chunks_per_s": round(n / secs, 1),
+        "ingest_texts_per_s": round(timed.texts / secs, 1),
+        # The limit: the model alone on exactly the texts ingest embedded (chunks and
+        # answer units), timed inside the same run.
+        "embed_s": round(timed.seconds, 1),
+        "raw_embed_texts_per_s": round(timed.texts / timed.seconds, 1),
+        "ingest_vs_embedding_limit": round(timed.seconds / secs, 3),
+        "query": query_latency(large, queries),
+    }
+    large.close()
+    out["peak_rss_mb_ingest"] = peak_rss_mb()
+    out["query_p50_large_vs_small"] = round(
+        out["large"]["query"]["p50_ms"] / out["small"]["query"]["p50_ms"], 2)
+
+    step(f"`careerbot serve` on the {n}-chunk index: /v1/search vs a bare encode")
+    out["large"]["http"] = http_search_vs_encode(tmpd / "large", corpus, small.embedder,
+                                                 queries)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -77,6 +77,35 @@ def test_killed_ingest_keeps_the_old_index_and_the_next_run_repairs(tmp_path: Pa
     assert third["embedded"] == 0 and third["documents"]["unchanged"] == 4
 
 
+def test_killed_reindex_keeps_the_live_generation(tmp_path: Path) -> None:
+    """kill -9 while `reindex` fills a new generation beside the live one: after a restart
+    the live one answers as before, and the half-built one is gone."""
+    corpus, data = tmp_path / "corpus", tmp_path / "data"
+    shutil.copytree(CORPUS, corpus)
+    env = _env(data, corpus)
+    assert _cli(env, "ingest").returncode == 0
+    before = _consistent(data, corpus)
+    index = data / "index" / "careerbot"
+    live = (index / "CURRENT").read_text()
+    proc = subprocess.Popen([sys.executable, "-m", "api", "reindex"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):  # until the new generation's folder exists: it is being filled
+        if len(list(index.glob("g-*"))) > 1 or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "reindex finished before it could be killed"
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    search = _cli(env, "search", "How long does it take?", "--json")
+    assert search.returncode == 0, search.stderr
+    assert json.loads(search.stdout)["results"]
+    assert (index / "CURRENT").read_text() == live
+    assert _consistent(data, corpus) == before
+    assert [p.name for p in index.glob("g-*")] == [live.strip()]  # the half-built one went
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("serve")
