@@ -92,6 +92,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+        services.serving = True  # from here on, ingests must not stall the answers
         try:
             await run_in_threadpool(services.connect)
         except StoreError as e:
@@ -105,6 +106,7 @@ def create_app(
         finally:
             # Here, not after uvicorn.run returns: on SIGTERM uvicorn shuts the app down and
             # then re-raises the signal, which ends the process before any code after it.
+            services.serving = False
             if on_shutdown is not None:
                 on_shutdown()
             if own:

@@ -248,7 +248,9 @@ def ingest_corpus(
     if changed or (store.count() and offtopic_stats(store.get_meta(), config["model"]) is None):
         record = calibrate(store, embedder, config["model"])
         store.put_meta({**record, "generation": uuid.uuid4().hex})
-        store.finish_writes()
+    # Also when nothing changed: an index last written while serving gets optimized by the
+    # next ingest outside a server (rag.store_edge's policy; a no-op when nothing waits).
+    store.finish_writes()
 
     report.finish(time.perf_counter() - t0)
     return report

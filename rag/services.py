@@ -79,6 +79,19 @@ class Services:
         self._generation: str | None = None
         self._synced_at = -float("inf")
         self.sync_interval = 1.0
+        self._serving = False
+
+    @property
+    def serving(self) -> bool:
+        """Whether a server answers from these services (the API's lifespan says so): the
+        store then avoids work that would stall it (`Store.serving`)."""
+        return self._serving
+
+    @serving.setter
+    def serving(self, value: bool) -> None:
+        self._serving = value
+        if self._store is not None:
+            self._store.serving = value
 
     def over(self, store: Store, *, answer_model: AnswerModel | None = None) -> Services:
         """The same settings and model over another store (eval's temporary index), which
@@ -99,6 +112,7 @@ class Services:
                     self._failed_at = time.monotonic()
                     raise
                 self.store_error, self._failed_at = "", -float("inf")
+                self._store.serving = self._serving
                 self._bot = None  # a bot of the old store must not serve the new one
             return self._store
 

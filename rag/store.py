@@ -135,9 +135,13 @@ class Store(ABC):
         """Forget what was read about the collections (a rebuild may have changed them)."""
         return None  # nothing is cached unless an engine says otherwise
 
+    # True while a server answers from this store (rag.services.Services.serving): writes
+    # then avoid work that would stall it.
+    serving: bool = False
+
     def finish_writes(self) -> None:
-        """Called at the end of an ingest that changed the index: make it durable and
-        fast to query (the Edge store flushes and optimizes; a server does both itself)."""
+        """Called at the end of an ingest: make what it wrote durable and fast to query
+        (the Edge store flushes and optimizes, see its policy; a server does both itself)."""
         return None
 
     # ------------------------------------------------------------------ schema

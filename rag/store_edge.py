@@ -23,18 +23,22 @@ shard) is set aside as broken-<name>/ with a one-line error and the index starts
 so the next ingest (which `serve` runs when the index is empty) rebuilds it from the
 corpus: never a crash loop.
 
-Optimisation policy. New points land in an appendable segment that is searched by brute
-force (in Rust: 8 ms for a hybrid query at 20,000 chunks on the bench machine). `optimize()`
-builds the HNSW graph of the dense vectors once a segment passes Qdrant's indexing
-threshold, and it is a no-op below it (measured: 500 new chunks on an optimized 20,000,
-nothing to do). It runs at the end of every ingest that changed the index
-(`finish_writes`): for a rebuild, before the switch, so no reader waits; for an
-incremental ingest that added thousands of chunks, it holds the process's interpreter
-while it works (the engine does not release the GIL), so a server pauses for it: about
-7 s for 5,000 new chunks at 20,000 on 2 cores. The piece vectors (several per chunk,
-compared by MaxSim) get no HNSW graph (m=0): building one tripled the optimize time for
-no gain in query time at these sizes, since the piece search runs inside the fused
-query's prefetch.
+Optimisation policy. New points land in an appendable segment searched by brute force (in
+Rust: 18 ms for a hybrid query at 20,000 chunks on the bench machine, 10 ms once
+optimized). `optimize()` builds the HNSW graph of the dense vectors for segments past
+Qdrant's indexing threshold and does nothing below it. It holds the Python interpreter
+(GIL) while it works (18 s at 20,000 chunks), so it never runs where a server is
+answering from the index (`Store.serving`):
+- a generation that is not live yet (a rebuild, a migration) is optimized in a child
+  process, its shards closed here meanwhile, before the switch: nothing waits;
+- the live generation is optimized in this process at the end of an ingest only when no
+  server answers from it (`careerbot ingest` or `reindex` run on their own, and `serve`'s
+  own ingest before it starts answering);
+- while serving, an ingest (an upload, the folder watcher) only flushes: its points are
+  searched by brute force until the next ingest outside a server or the next `reindex`.
+The piece vectors (several per chunk, compared by MaxSim) get no HNSW graph (m=0):
+building one tripled the optimize time for no gain in query time at these sizes, since
+the piece search runs inside the fused query's prefetch.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -90,6 +96,10 @@ LAYOUT = "layout.json"
 NAMES = ("chunks", "units", "docs")
 # The documents shard stores no vector, but the engine wants one kind declared.
 NO_VECTOR = "none"
+# What the child process runs (`_optimize_elsewhere`), and how long it may take.
+OPTIMIZE = ("import sys, qdrant_edge as q; s = q.EdgeShard.load(sys.argv[1]); s.optimize(); "
+            "s.flush(); s.close()")
+OPTIMIZE_TIMEOUT_S = 3600
 # Qdrant's HNSW defaults, spelled out because the constructor asks for them all.
 HNSW_EF_CONSTRUCT, HNSW_FULL_SCAN_KB = 100, 10_000
 
@@ -237,12 +247,33 @@ class EdgeStore(Store):
             shard.flush()
 
     def finish_writes(self) -> None:
-        """Flush, then let the engine's optimizer index what passed its threshold (the
-        policy and its cost are in the module docstring)."""
+        """Flush, then optimize as the policy in the module docstring says."""
         self.flush()
+        if not self.follows:
+            self._optimize_elsewhere()
+        elif not self.serving:
+            for name in (self.chunks, self.units):
+                if name in self._shards:
+                    self._shards[name].optimize()
+
+    def _optimize_elsewhere(self) -> None:
+        """Optimize this (not yet live) generation's vector shards in a child process, so
+        the engine's hold on the GIL stalls nobody here; the shards are closed meanwhile
+        (one process per shard folder: the engine locks its write-ahead log)."""
+        assert self.gen is not None
         for name in (self.chunks, self.units):
-            if name in self._shards:
-                self._shards[name].optimize()
+            if name not in self._shards:
+                continue
+            folder = self.root / self.gen / name
+            self._shards.pop(name).close()
+            try:
+                subprocess.run([sys.executable, "-c", OPTIMIZE, str(folder)], check=True,
+                               capture_output=True, timeout=OPTIMIZE_TIMEOUT_S)
+            except subprocess.CalledProcessError as e:
+                raise StoreError(f"optimizing {folder} failed: "
+                                 f"{e.stderr.decode(errors='replace')[-500:]}") from e
+            finally:
+                self._shards[name] = _edge().EdgeShard.load(str(folder))
 
     # ------------------------------------------------------------------ schema
     def has_pieces(self) -> bool:

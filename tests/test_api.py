@@ -264,3 +264,16 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
         for hit in results:
             text = httpx.get(f"{base}/v1/sources/{hit['doc_id']}", timeout=10).json()["text"]
             assert hit["text"] == text[hit["start"]:hit["end"]]
+
+
+def test_a_serving_app_marks_its_store(tmp_path: Path) -> None:
+    """While the app runs, ingests must not run work that stalls it (rag.store_edge's
+    optimisation policy reads the flag)."""
+    from rag.services import Services
+
+    settings, store = index_corpus(tmp_path)
+    services = Services(settings, store=store, embedder=FakeEmbedder())
+    assert not services.serving and not store.serving
+    with TestClient(create_app(settings, services=services)):
+        assert services.serving and store.serving
+    assert not services.serving and not store.serving
