@@ -345,6 +345,7 @@ def ingest_and_serve(out: dict[str, Any], small: Services, sents: list[str], chu
     """Steps 1 and 2 of the module docstring, into `out`."""
     from ingest.pipeline import update_index
     from ingest.progress import progress_for
+    from rag.services import Services
 
     step("the four guides: ingest and query latency")
     update_index(small)
