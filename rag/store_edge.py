@@ -24,10 +24,10 @@ so the next ingest (which `serve` runs when the index is empty) rebuilds it from
 corpus: never a crash loop.
 
 Optimisation policy. New points land in an appendable segment searched by brute force (in
-Rust: 18 ms for a hybrid query at 20,000 chunks on the bench machine, 10 ms once
-optimized). `optimize()` builds the HNSW graph of the dense vectors for segments past
+Rust: 11 to 18 ms for a hybrid query at 20,000 chunks on the bench machine, 9 to 10 ms
+once optimized). `optimize()` builds the HNSW graph of the dense vectors for segments past
 Qdrant's indexing threshold and does nothing below it. It holds the Python interpreter
-(GIL) while it works (18 s at 20,000 chunks), so it never runs where a server is
+(GIL) while it works (4.5 to 18 s at 20,000 chunks), so it never runs where a server is
 answering from the index (`Store.serving`):
 - a generation that is not live yet (a rebuild, a migration) is optimized in a child
   process, its shards closed here meanwhile, before the switch: nothing waits;
