@@ -24,7 +24,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rag.blocks import Block
 from rag.schema import DocRecord, IndexMeta, read_chunk
@@ -254,11 +254,7 @@ class Store(ABC):
 
 
 def list_of_docs(payloads: Iterable[tuple[str, dict[str, Any] | None]]) -> list[DocRecord]:
-    """Guide records from the documents collection's (id, payload) pairs: the index's own
-    record left out, sorted by doc_id."""
-    out = [dict(p or {}) for pid, p in payloads if pid != META_ID]
-    return sorted((_as_doc(d) for d in out), key=lambda d: d.get("doc_id", ""))
-
-
-def _as_doc(payload: dict[str, Any]) -> DocRecord:
-    return payload  # type: ignore[return-value]  # rag.schema wrote it (put_doc)
+    """Guide records (rag.schema wrote them: `put_doc`) from the documents collection's
+    (id, payload) pairs: the index's own record left out, sorted by doc_id."""
+    out = [cast(DocRecord, dict(p or {})) for pid, p in payloads if pid != META_ID]
+    return sorted(out, key=lambda d: d.get("doc_id", ""))
