@@ -215,8 +215,7 @@ class EdgeStore(Store):
 
     # ------------------------------------------------------------------ generations
     def generation(self, gen: str | None = None) -> EdgeStore:
-        gen = gen or f"g-{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
-        return EdgeStore(self.root, gen, follows=False)
+        return EdgeStore(self.root, gen or _new_generation(), follows=False)
 
     def promote(self, new: Store) -> list[str]:
         if not isinstance(new, EdgeStore) or new.root != self.root or new.gen is None:
@@ -291,7 +290,7 @@ class EdgeStore(Store):
     def ensure(self, dim: int) -> None:
         if self.check_size(dim):
             return
-        gen = self.gen if not self.follows else self.generation().gen
+        gen = self.gen if not self.follows else _new_generation()
         assert gen is not None
         folder = self.root / gen
         qe = _edge()
@@ -507,6 +506,11 @@ class EdgeStore(Store):
         out["hybrid"] = ([(str(p.id), float(p.score)) for p in responses[-1]] if fused
                          else list(out["dense"]))
         return out
+
+
+def _new_generation() -> str:
+    """A generation folder's name: sortable by time, unique."""
+    return f"g-{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
 
 
 def _doc_filter(doc_ids: Sequence[str]) -> Any:

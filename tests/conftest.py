@@ -135,3 +135,13 @@ def running_server(data_dir: Path, corpus_dir: Path = CORPUS, timeout: float = 1
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def tied(ranked: Sequence[tuple[str, float]]) -> list[frozenset[str]]:
+    """Ids grouped by equal score (to 4 decimals), best first: rankings compared with ties
+    aside (tied candidates may come in either order). The last group, which a cut-off may
+    split differently, is left out."""
+    groups: dict[float, set[str]] = {}
+    for i, x in ranked:
+        groups.setdefault(round(x, 4), set()).add(i)
+    return [frozenset(groups[k]) for k in sorted(groups, reverse=True)][:-1]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, tied
 
 URL = os.environ.get("CAREERBOT_TEST_QDRANT_URL", "")
 pytestmark = pytest.mark.integration
@@ -83,15 +83,6 @@ def test_engines_hold_the_same_index(engines) -> None:
         [d["fingerprint"] for d in memory.list_docs()]
 
 
-def _tied(ranked: list[tuple[str, float]]) -> list[frozenset[str]]:
-    """Ids grouped by equal score, best first, the last group (which the cut-off may split
-    differently) left out."""
-    groups: dict[float, set[str]] = {}
-    for i, x in ranked:
-        groups.setdefault(round(x, 4), set()).add(i)
-    return [frozenset(groups[k]) for k in sorted(groups, reverse=True)][:-1]
-
-
 def test_engines_rank_alike(engines) -> None:
     """Both scan exactly at this size (the dense HNSW graph is built only past Qdrant's
     indexing threshold), so each retriever's ranking is the same, scores to float
@@ -106,7 +97,7 @@ def test_engines_rank_alike(engines) -> None:
         a = edge.ranked_lists(dense, terms, depth=40)
         b = memory.ranked_lists(dense, terms, depth=40)
         for name in ("dense", "sparse", "pieces"):
-            assert _tied(a[name]) == _tied(b[name]), (q, name)
+            assert tied(a[name]) == tied(b[name]), (q, name)
             assert [x for _, x in a[name]] == pytest.approx([x for _, x in b[name]],
                                                             abs=1e-4), (q, name)
         top_a, top_b = [i for i, _ in a["hybrid"][:8]], [i for i, _ in b["hybrid"][:8]]
