@@ -188,7 +188,8 @@ def term_pattern(term: str) -> re.Pattern[str]:
         return re.compile(rf"\b{m.group(1)},\d{{3}}\b")
     forms = {t, aliases().get(t, t)}
     alt = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alt})s?\b", re.IGNORECASE)
+    # (?!\w), not \b: a term can end in a symbol ("c++")
+    return re.compile(rf"(?<!\w)(?:{alt})s?(?!\w)", re.IGNORECASE)
 
 
 def qualifiers(q: Question, cases_only: bool = False) -> list[re.Pattern[str]]:
@@ -630,6 +631,14 @@ class ExtractiveAnswerer:
             if figures and figures[0].x[_QUALIFIERS] < max(s.x[_QUALIFIERS] for s in figures):
                 return max(figures, key=lambda s: (s.x[_QUALIFIERS], s.prob))
         best = eligible[0]
+        if shape == "yesno":
+            # The answering block's plain verdict ("For a pure engineering role, usually
+            # not.") leads even when it scores below the sentences around it: a short
+            # verdict shares few words with the question.
+            plain = [s for s in eligible if s.block is best.block and s.prob >= keep
+                     and pattern("verdict_plain").search(s.text)]
+            if plain:
+                return max(plain, key=lambda s: s.prob)
         near = best.prob * self.model.lead
         inside = sorted((s for s in eligible if s.block is best.block and s.prob >= near),
                         key=lambda s: s.index)
@@ -647,12 +656,9 @@ class ExtractiveAnswerer:
         the guides name Google, but give no Google salary.
         """
         missing = []
-        tools = {m.group(0).lower() for m in TOOLS.finditer(q.text)}
-        # "python and not java": a tool the guides cover makes the others a contrast.
-        contrast = any(self.coverage.covers(aliases().get(t, t)) for t in tools)
         for term in q.specifics:
-            if contrast and term.lower() in tools:
-                continue
+            if _contrasted(term, q.text):
+                continue  # "python and not java": what is set aside is not asked about
             t = _norm(term)
             if t in self.source_terms:
                 continue  # "according to BlogAcademy" names a source, not a topic
@@ -671,6 +677,17 @@ class ExtractiveAnswerer:
             if not relevant:
                 missing.append(term)
         return missing
+
+
+def _contrasted(term: str, text: str) -> bool:
+    """Whether `term` is only set aside in `text` ("not java", "without R", "rather than
+    java or c++"): the question is about the other side. An uncovered tool the question
+    weighs up ("jax instead of pytorch") is what it asks about, and the guides' silence on
+    it is the answer."""
+    for m in term_pattern(term).finditer(text):
+        if pattern("contrast").search(text[: m.start()]):
+            return True
+    return False
 
 
 def _filler(s: Scored) -> bool:

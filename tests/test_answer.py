@@ -7,7 +7,7 @@ import re
 import pytest
 
 from eval.answers import answer_sentences, citation_problems
-from rag.answer import Answer, specific_terms
+from rag.answer import Answer, _contrasted, specific_terms
 from rag.chat import CareerBot, is_followup
 from rag.intent import classify
 from tests.conftest import CORPUS
@@ -39,6 +39,21 @@ def test_specific_terms() -> None:
     }
     assert specific_terms("How long does it take to become an ML engineer?") == ()
     assert specific_terms("I've heard it takes years. Is that right?") == ()
+
+
+@pytest.mark.parametrize(
+    ("term", "question", "contrasted"),
+    [
+        ("java", "why python and not java?", True),
+        ("c++", "why python for ml and not like java or c++", True),
+        ("R", "can I do it without R?", True),
+        ("kafka", "should I learn kafka instead of spark", False),
+        ("spark", "should I learn kafka instead of spark", True),
+        ("java", "is java used for ml", False),
+    ],
+)
+def test_contrasted(term: str, question: str, contrasted: bool) -> None:
+    assert _contrasted(term, question) is contrasted
 
 
 @pytest.mark.parametrize(
@@ -114,6 +129,8 @@ def test_salary_follow_up_is_resolved(bot: CareerBot) -> None:
         "What do machine learning engineers earn in Chicago?",
         "How much does Netflix pay its ML engineers?",
         "What's a good recipe for lasagna?",
+        # a tool the guides never name, weighed against one they do: its side is unanswered
+        "Is it worth learning Tableau rather than Python?",
         "Who won the football world cup in 2010?",
     ],
 )
@@ -122,6 +139,21 @@ def test_abstains_when_guides_do_not_answer(bot: CareerBot, question: str) -> No
     _check_grounded(bot, a)
     assert a.abstained, a.answer
     assert not re.search(r"\$\s?\d", a.answer.split("\n")[0])  # no figure in the verdict
+
+
+@pytest.mark.integration
+def test_a_tool_set_aside_is_not_asked_about(bot: CareerBot) -> None:
+    a = bot.ask("Why do teams use Python for ML and not Scala?")
+    _check_grounded(bot, a)
+    assert not a.abstained, a.answer
+
+
+@pytest.mark.integration
+def test_yes_no_leads_with_the_verdict(bot: CareerBot) -> None:
+    a = bot.ask("Must I hold a PhD to work as a machine learning engineer?")
+    _check_grounded(bot, a)
+    assert not a.abstained and a.direct == a.answer.split("\n")[0]
+    assert re.search(r"\b(no|not|usually not)\b|n['’]t\b", a.direct), a.direct
 
 
 @pytest.mark.integration
