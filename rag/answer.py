@@ -82,6 +82,7 @@ class Question:
     search_text: str  # with the conversation context a follow-up needs
     intent: Intent
     specifics: tuple[str, ...]  # names, places, numbers the answer must be about
+    typed: str = ""  # as asked, before typo repair ("calories" is no typo of "salaries")
 
 
 class Answerer(Protocol):
@@ -280,6 +281,10 @@ class AnswerModel:
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     offtopic_z: float = 2.0
+    # A question most of whose words the guides never use is off-topic up to this higher
+    # level ("best pasta carbonara recipe?" comes as close to the guides as a terse
+    # in-scope question does).
+    unknown_z: float = 3.0
     keep: float = 0.5
     lead: float = 0.7  # the first line: the earliest piece of the best block within this
     info: dict[str, Any] = field(default_factory=dict)
@@ -298,14 +303,15 @@ class AnswerModel:
             raise ValueError(f"{path} was fitted on other features; run `python -m eval.fit`")
         return cls(tuple(d["weights"]), float(d["intercept"]), tuple(d["mean"]),
                    tuple(d["scale"]), float(d.get("offtopic_z", 2.0)),
-                   float(d.get("keep", 0.5)), float(d.get("lead", 0.7)),
-                   dict(d.get("info", {})))
+                   float(d.get("unknown_z", 3.0)), float(d.get("keep", 0.5)),
+                   float(d.get("lead", 0.7)), dict(d.get("info", {})))
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps({
             "features": list(FEATURES), "weights": list(self.weights),
             "intercept": self.intercept, "mean": list(self.mean), "scale": list(self.scale),
-            "offtopic_z": self.offtopic_z, "keep": self.keep, "lead": self.lead,
+            "offtopic_z": self.offtopic_z, "unknown_z": self.unknown_z, "keep": self.keep,
+            "lead": self.lead,
             "info": self.info,
         }, indent=1) + "\n", encoding="utf-8")
 
@@ -381,6 +387,19 @@ class ExtractiveAnswerer:
             return None
         mean, std = self.offtopic
         return mean + self.model.offtopic_z * std
+
+    def offtopic_level(self, q: Question) -> float | None:
+        """The similarity below which `q` is off-topic: the calibrated floor, or the higher
+        `unknown_z` level when more than half of its words are ones the guides never use
+        (as typed: a rare word the speller turned into a guide word is still unknown)."""
+        if self.offtopic is None:
+            return None
+        words = [w for _, w in sparse.words(q.typed or q.text) if w.isalpha() and len(w) >= 3]
+        unknown = sum(not self.coverage.covers(w) for w in words)
+        mean, std = self.offtopic
+        z = self.model.unknown_z if words and unknown / len(words) > 0.5 \
+            else self.model.offtopic_z
+        return mean + max(z, self.model.offtopic_z) * std
 
     # ------------------------------------------------------------------ features
     def score(self, q: Question, hits: Sequence[Hit], qvec: Sequence[float] | None
@@ -494,7 +513,7 @@ class ExtractiveAnswerer:
         self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
     ) -> Answer:
         scored = self.score(q, hits, query_vector)
-        floor = self.offtopic_floor
+        floor = self.offtopic_level(q)
         if not scored or (query_vector is not None and floor is not None
                           and self.store.nearest_unit(list(query_vector)) < floor):
             text = ("The guides don't cover this. I can only answer questions about becoming "

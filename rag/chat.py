@@ -135,7 +135,7 @@ class CareerBot:
         # Specifics also as typed: "in seatle" must not turn into "in settle" and pass.
         both = specific_terms(text) + specific_terms(cleaned)
         specifics = tuple({t.lower(): t for t in reversed(both)}.values())[::-1]
-        return Question(text, search_text, intent, specifics)
+        return Question(text, search_text, intent, specifics, typed=cleaned)
 
     def stream(
         self,

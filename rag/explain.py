@@ -229,19 +229,19 @@ def explain_answer(
         "candidates": [], "thresholds": {}, "decision": "answered", "summary": "",
     }
     if isinstance(extractive, ExtractiveAnswerer):
-        report.update(_candidates(extractive, scored, citations, found))
+        report.update(_candidates(extractive, q, scored, citations, found))
     if answer.abstained:
         report["decision"] = "not_covered" if answer.citations else "off_topic"
     report["summary"] = _summary(report, answer)
     return answer, report
 
 
-def _candidates(answerer: ExtractiveAnswerer, scored: list[Scored],
+def _candidates(answerer: ExtractiveAnswerer, q: Question, scored: list[Scored],
                 citations: Sequence[Mapping[str, Any]], found: Explained) -> dict[str, Any]:
     model = answerer.model
     ranked = sorted(scored, key=lambda s: -s.prob)
     best = ranked[0].prob if ranked else 0.0
-    floor = answerer.offtopic_floor
+    floor = answerer.offtopic_level(q)
     nearest = answerer.store.nearest_unit(found.query_vector) if found.query_vector else None
     chunk_rank = {(b.doc_id, b.start): i + 1 for i, h in enumerate(found.hits)
                   for b in h.blocks}

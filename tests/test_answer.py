@@ -131,6 +131,8 @@ def test_salary_follow_up_is_resolved(bot: CareerBot) -> None:
         "What's a good recipe for lasagna?",
         # a tool the guides never name, weighed against one they do: its side is unanswered
         "Is it worth learning Tableau rather than Python?",
+        # mostly words the guides never use, though as close to them as a terse question
+        "how do i get my puppy to stop chewing shoes",
         "Who won the football world cup in 2010?",
     ],
 )
