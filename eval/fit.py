@@ -1,4 +1,4 @@
-"""Fit the answerer's scorer on the train split; choose its two thresholds on the dev split.
+"""Fit the answerer's scorer on the train split; choose its thresholds on the dev split.
 
     python -m eval.fit [--dataset FILE] [--out rag/data/answer_model.json]
 
@@ -8,9 +8,11 @@
    quotes. A logistic regression (scikit-learn, standardised features, balanced classes)
    is fitted with its regularisation chosen by cross-validation grouped by guide section,
    so near-duplicate questions never sit on both sides of a fold.
-2. On the dev split (never the test split), two choices are made by grid search over the
-   whole answer metric: `offtopic_z` (how far above the off-topic probes a question must
-   be) and `keep` (how close to the best piece a supporting piece must score).
+2. On the dev split (never the test split), the thresholds are chosen by grid search over
+   the whole answer metric: `keep` (how close to the best piece a supporting piece must
+   score) and `lead` (the first line's), then `offtopic_z` (how far above the off-topic
+   probes a question must be) and `unknown_z` (the same for a question made mostly of
+   words the guides never use).
 
 The test split is not read here.
 """
@@ -26,7 +28,14 @@ from typing import Any
 from eval.answers import score_answers
 from eval.dataset import DEFAULT_SET, Item, load_items, spans
 from eval.run import _ingest, temporary_store
-from rag.answer import FEATURES, MODEL_PATH, AnswerModel, ExtractiveAnswerer, Scored
+from rag.answer import (
+    FEATURES,
+    MODEL_PATH,
+    AnswerModel,
+    ExtractiveAnswerer,
+    Scored,
+    default_model,
+)
 from rag.calibrate import offtopic_stats
 from rag.services import Services
 from rag.settings import Settings
@@ -34,6 +43,7 @@ from rag.settings import Settings
 Z_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 KEEP_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 LEAD_GRID = (0.3, 0.5, 0.7, 0.85, 1.0)
+UNKNOWN_GRID = (1.0, 2.0, 3.0, 4.0)
 
 
 def _label(s: Scored, ev: list[tuple[str, int, int]]) -> int:
@@ -72,12 +82,40 @@ def choose_c(per_question: list[tuple[Any, Any, str]], folds: int = 5) -> tuple[
     return best
 
 
-def objective(overall: dict[str, Any]) -> float:
+def objective(overall: dict[str, Any], unanswerable_share: float) -> float:
     """What the dev choice maximises: complete answers that lead with the answer, and
-    abstention where it belongs; a false abstention costs three right answers."""
+    abstention where it belongs. Counted per question: a refused unanswerable question is
+    worth one right answer, a false abstention costs three. (The rates alone would not
+    say that: abstention recall is a share of the few unanswerable questions, false
+    abstention a share of the many answerable ones, so one more refusal would outweigh
+    several false ones.) `unanswerable_share`: unanswerable / answerable questions."""
     return ((overall["fact_recall"] or 0) + (overall["fact_recall_any"] or 0)
-            + (overall["direct_answer"] or 0) + (overall["abstention_recall"] or 0)
-            - 3 * (overall["false_abstention"] or 0))
+            + (overall["direct_answer"] or 0)
+            + 3 * unanswerable_share * (overall["abstention_recall"] or 0)
+            - 9 * (overall["false_abstention"] or 0))
+
+
+def _with(model: AnswerModel, choice: dict[str, float]) -> AnswerModel:
+    return replace(model, offtopic_z=choice["offtopic_z"], unknown_z=choice["unknown_z"],
+                   keep=choice["keep"], lead=choice["lead"])
+
+
+def _best(choices: list[dict[str, float]], score: Any, middle_of: tuple[str, ...] = ()
+          ) -> dict[str, float]:
+    """The choice with the best dev objective. A level named in `middle_of` usually ties
+    over a range (off-topic levels refuse the same dev questions over a range): the middle
+    of the tied values is taken, the widest margin on both sides, rather than the edge the
+    grid reaches first; one level after the other, the rest held."""
+    results = [(score(c)[0], c) for c in choices]
+    top = max(v for v, _ in results)
+    best = [c for v, c in results if v >= top - 1e-9]
+    choice = best[0]
+    for name in middle_of:
+        rest = {k: v for k, v in choice.items() if k != name}
+        tied = sorted(c[name] for c in best
+                      if {k: x for k, x in c.items() if k != name} == rest)
+        choice = {**choice, name: tied[len(tied) // 2]}
+    return choice
 
 
 def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> AnswerModel:
@@ -127,30 +165,35 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
             tuple(float(m) for m in scaler.mean_), tuple(float(s) for s in scaler.scale_),
         )
 
-        # dev: choose offtopic_z and keep on whole answers
+        # dev: the thresholds, on whole answers. In two stages rather than one grid over
+        # all four (hundreds of dev runs): keep and lead shape the composed answer and the
+        # off-topic levels decide only what is refused, so each pair is chosen with the
+        # other pair held (the levels at the shipped model's, then at the chosen ones).
         cached = [(it, *run(it)) for it in dev]
-        results: list[tuple[float, dict[str, float], dict[str, Any]]] = []
-        for z in Z_GRID:
-            for keep in KEEP_GRID:
-                for lead in LEAD_GRID:
-                    choice = {"offtopic_z": z, "keep": keep, "lead": lead}
-                    ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
-                                             model=replace(model, offtopic_z=z, keep=keep,
-                                                           lead=lead), offtopic=stats)
-                    got = {it.id: ans.answer(q, hits, qvec) for it, q, hits, qvec in cached}
-                    overall = score_answers(dev, got, texts)["overall"]
-                    results.append((objective(overall), choice, overall))
-        top = max(v for v, _, _ in results)
-        _, choice, overall = next(r for r in results if r[0] >= top - 1e-9)
-        # Several off-topic levels usually tie on dev: take the middle of the tied ones, the
-        # widest margin on both sides, rather than the edge the grid happens to reach first.
-        tied = sorted(c["offtopic_z"] for v, c, _ in results if v >= top - 1e-9
-                      and (c["keep"], c["lead"]) == (choice["keep"], choice["lead"]))
-        choice = {**choice, "offtopic_z": tied[len(tied) // 2]}
+        share = sum(not it.answerable for it in dev) / max(1, sum(it.answerable for it in dev))
+        try:
+            shipped = default_model()
+        except (OSError, ValueError):  # none shipped, or fitted on other features
+            shipped = zero
+
+        def score(choice: dict[str, float]) -> tuple[float, dict[str, Any]]:
+            ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
+                                     model=_with(model, choice), offtopic=stats)
+            got = {it.id: ans.answer(q, hits, qvec) for it, q, hits, qvec in cached}
+            overall = score_answers(dev, got, texts)["overall"]
+            return objective(overall, share), overall
+
+        levels = {"offtopic_z": shipped.offtopic_z, "unknown_z": shipped.unknown_z}
+        shape = _best([{**levels, "keep": k, "lead": le} for k in KEEP_GRID
+                       for le in LEAD_GRID], score)
+        composed = {"keep": shape["keep"], "lead": shape["lead"]}
+        choice = _best([{**composed, "offtopic_z": z, "unknown_z": u} for z in Z_GRID
+                        for u in UNKNOWN_GRID if u >= z], score,
+                       middle_of=("offtopic_z", "unknown_z"))
+        overall = score(choice)[1]
         log(f"dev: {choice}: " + ", ".join(
             f"{k} {v}" for k, v in overall.items() if k != "questions"))
-    model = replace(model, offtopic_z=choice["offtopic_z"], keep=choice["keep"],
-                    lead=choice["lead"], info={
+    model = replace(_with(model, choice), info={
         "fitted_on": f"{len(per_question)} train questions, {len(X)} pieces",
         "cv_top1": round(top1, 4), "C": C,
         "chosen_on": f"{len(dev)} dev questions", "dev": overall,

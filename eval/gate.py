@@ -22,12 +22,15 @@ THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     ("answers", "fact_recall", ">=", 0.36),
     ("answers", "fact_recall_any", ">=", 0.72),
     # the first line carries a key fact
-    ("answers", "direct_answer", ">=", 0.42),  # dev (247 questions) measures 0.465
+    # dev (247 questions) measured 0.465, 0.479 with the verdict-first rule (89f047e)
+    ("answers", "direct_answer", ">=", 0.44),
     ("answers", "citation_exact", ">=", 1.0),
     # 0.90 until the dev split took in the first spent test split (c3898e8), 0.80 until it
     # took in the second (0.688 there): unanswerable questions of fresh blind sets are
-    # harder to refuse; dev (247) measures 0.767 since; see issue 11.
-    ("answers", "abstention_recall", ">=", 0.74),
+    # harder to refuse; dev (247) measured 0.767 since, 0.933 (28 of 30) once a tool
+    # weighed against a covered one and questions made mostly of words the guides never
+    # use were refused (89f047e, 3e00464).
+    ("answers", "abstention_recall", ">=", 0.86),
     ("answers", "false_abstention", "<=", 0.05),
 )
 

@@ -282,8 +282,8 @@ class AnswerModel:
     scale: tuple[float, ...]
     offtopic_z: float = 2.0
     # A question most of whose words the guides never use is off-topic up to this higher
-    # level ("best pasta carbonara recipe?" comes as close to the guides as a terse
-    # in-scope question does).
+    # level ("how do i get my puppy to stop chewing shoes" comes as close to the guides as
+    # a terse in-scope question does).
     unknown_z: float = 3.0
     keep: float = 0.5
     lead: float = 0.7  # the first line: the earliest piece of the best block within this

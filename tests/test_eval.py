@@ -257,3 +257,20 @@ def test_compare_lists_question_changes_and_metric_deltas() -> None:
     assert "abstained yes -> no (wrong: unanswerable)" in text
     assert "q4: only in B" in text and "4 question(s) changed" in text
     assert "Questions that changed:\n  none" in compare_runs(a, fabricated())
+
+
+def test_fit_objective_counts_questions_not_rates() -> None:
+    """One more refused unanswerable question does not buy a false abstention: with 200
+    answerable and 20 unanswerable questions, a refusal is worth one right answer and a
+    false abstention costs three, although the rates move by 0.05 and 0.005."""
+    from eval.fit import objective
+
+    base = {"fact_recall": 0.5, "fact_recall_any": 0.8, "direct_answer": 0.5,
+            "abstention_recall": 0.80, "false_abstention": 0.0}
+    traded = {**base, "abstention_recall": 0.85, "false_abstention": 0.005}
+    refused = {**base, "abstention_recall": 0.85}
+    share = 20 / 200
+    assert objective(traded, share) < objective(base, share) < objective(refused, share)
+    one_right = {**base, "fact_recall": 0.505, "fact_recall_any": 0.805,
+                 "direct_answer": 0.505}
+    assert objective(refused, share) == pytest.approx(objective(one_right, share))
