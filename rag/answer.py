@@ -552,8 +552,14 @@ class ExtractiveAnswerer:
             return bool(group)
 
         listed = self._list_block(ranked) if shape == "list" else None
+        asked, own = _named_list(q.text), _list_says(listed) if listed else None
+        if asked and own and asked != own:
+            # The list says what it lists, and it is not what was asked for (the mistakes
+            # to avoid, when the question wants skills): naming its items as the answer
+            # would mislead; the best block's sentences answer instead.
+            listed = None
         if listed is not None:
-            direct = composer.list_line(listed, q.text, self.MAX_ITEMS)
+            direct = composer.list_line(listed, own or asked or "points", self.MAX_ITEMS)
             used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
             anchor, after, item = listed, -1, -1
         else:
@@ -804,7 +810,7 @@ class _Composer:
         text = " ".join(parts)
         return f"{self.meta(group[0].block).source}: {text}" if attribute else text
 
-    def list_line(self, b: Block, question: str, limit: int) -> str:
+    def list_line(self, b: Block, noun: str, limit: int) -> str:
         """`<Guide> lists <n> <things>: <item> [1], <item> [2] and <item> [3].`"""
         items = b.items
         named = []
@@ -816,13 +822,25 @@ class _Composer:
         else:
             body = named[0]
         more = f" (the first {len(named)} of {len(items)})" if len(items) > len(named) else ""
-        noun = _list_noun(question, len(items))
+        noun = _number(noun, len(items))
         return f"{self.meta(b).source} lists {len(items)} {noun}{more}: {body}."
 
 
-def _list_noun(question: str, n: int) -> str:
-    m = re.search(rf"\b({pattern('list_nouns').pattern})\b", question, re.IGNORECASE)
-    noun = m.group(1).lower() if m else "points"
+def _named_list(text: str) -> str | None:
+    """What a question asks a list of, or what a list's heading and lead-in say it lists:
+    the first list noun ("skills", "mistakes", "steps") in `text`."""
+    m = re.search(rf"\b({pattern('list_nouns').pattern})\b", text, re.IGNORECASE)
+    return m.group(1).lower() if m else None
+
+
+def _list_says(b: Block) -> str | None:
+    """What a list block says it lists: its lead-in's list noun ("Here are the top three
+    mistakes to avoid:"), else its heading's."""
+    leads = " ".join(b.quote(p.start, p.end) for p in b.pieces if p.role == "lead")
+    return _named_list(leads) or _named_list(b.heading)
+
+
+def _number(noun: str, n: int) -> str:
     if n == 1 and noun.endswith("s"):
         noun = noun[:-1]
     return noun

@@ -14,9 +14,12 @@ from qdrant_client import QdrantClient
 from ingest.parse import parse_bytes
 from ingest.pipeline import ingest_corpus
 from rag.answer import (
+    FEATURES,
+    ExtractiveAnswerer,
     Question,
     Scored,
-    _list_noun,
+    _named_list,
+    _number,
     _read_on,
     answer_shape,
     qualifiers,
@@ -213,8 +216,9 @@ def test_qualifiers_and_named_entities() -> None:
     assert "meta" in specific_terms("what does meta pay")
     assert "zurich" in specific_terms("widget jobs zurich?")
     assert specific_terms("do i have to learn it in order?") == ()
-    assert _list_noun("which tools do i need", 3) == "tools"
-    assert _list_noun("what should i study", 1) == "point"
+    assert _named_list("which tools do i need") == "tools"
+    assert _named_list("what should i study") is None
+    assert _number("points", 1) == "point" and _number("tools", 3) == "tools"
 
 
 # ---------------------------------------------------------------- a tiny guide, end to end
@@ -253,6 +257,28 @@ def test_a_figure_line_does_not_read_on_into_the_next_case() -> None:
         "In Gearton widget engineers earn $61,000."]
     # asked about no city, the line reads on as before
     assert len(_read_on(first, scored, 30)) == 3
+
+
+def test_a_list_of_something_else_is_not_named_as_the_answer() -> None:
+    talk = ("# T\n\n## Pitfalls\n\nHere are the three mistakes to avoid:\n\n"
+            "• Skipping the widget basics for too long.\n"
+            "• Neglecting the gear skills every team needs.\n"
+            "• Ignoring how springs wear out.\n\n"
+            "## Practice\n\nGood widget engineers practise gearwork every day.\n")
+    _, blocks = _blocks(talk)
+    scored = [Scored(b, p, i, [0.0] * len(FEATURES), 0.0,
+                     0.9 if "gear skills" in b.quote(p.start, p.end) else 0.5)
+              for b in blocks for i, p in enumerate(b.pieces)]
+    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+
+    def direct(question: str) -> str:
+        return answerer.compose(Question(question, question, "other", ()), scored).direct
+
+    # the list says it lists mistakes: named as the skills asked for, it would mislead
+    assert " lists " not in direct("which skills do widget engineers need")
+    assert direct("which mistakes should I avoid").startswith("guide lists 3 mistakes:")
+    # a question naming no kind of thing gets the list's own noun
+    assert direct("list what i should avoid").startswith("guide lists 3 mistakes:")
 
 
 def test_questions_are_searched_with_abbreviations_spelled_out(widget_bot: CareerBot) -> None:
