@@ -381,13 +381,6 @@ class ExtractiveAnswerer:
             w.lower() for m in docs.values() for w in re.findall(r"[\w.]+", m.source)
         }
 
-    @property
-    def offtopic_floor(self) -> float | None:
-        if self.offtopic is None:
-            return None
-        mean, std = self.offtopic
-        return mean + self.model.offtopic_z * std
-
     def offtopic_level(self, q: Question) -> float | None:
         """The similarity below which `q` is off-topic: the calibrated floor, or the higher
         `unknown_z` level when more than half of its words are ones the guides never use
