@@ -40,7 +40,7 @@ from rag import sparse
 from rag.blocks import Block, Piece, block_id, heading_id, piece_id
 from rag.intent import TOOLS, Intent, unit_matches
 from rag.store import Hit, Store
-from rag.vocab import DATA, aliases, pattern
+from rag.vocab import DATA, aliases, pattern, vocab
 
 
 @dataclass(frozen=True)
@@ -546,7 +546,7 @@ class ExtractiveAnswerer:
 
         listed = self._list_block(ranked) if shape == "list" else None
         asked, own = _named_list(q.text), _list_says(listed) if listed else None
-        if asked and own and asked != own:
+        if asked and own and not _same_kind(asked, own):
             # The list says what it lists, and it is not what was asked for (the mistakes
             # to avoid, when the question wants skills): naming its items as the answer
             # would mislead; the best block's sentences answer instead.
@@ -824,6 +824,16 @@ def _named_list(text: str) -> str | None:
     the first list noun ("skills", "mistakes", "steps") in `text`."""
     m = re.search(rf"\b({pattern('list_nouns').pattern})\b", text, re.IGNORECASE)
     return m.group(1).lower() if m else None
+
+
+def _same_kind(a: str, b: str) -> bool:
+    """Whether two list nouns name the same kind of thing: the same noun, nouns of one
+    family ("tools" and "frameworks"; `list_noun_families` in the vocabulary), or a
+    generic one ("things")."""
+    generic = pattern("list_nouns_generic")
+    if a == b or generic.fullmatch(a) or generic.fullmatch(b):
+        return True
+    return any(re.fullmatch(f, a) and re.fullmatch(f, b) for f in vocab()["list_noun_families"])
 
 
 def _list_says(b: Block) -> str | None:

@@ -277,6 +277,7 @@ def test_a_list_of_something_else_is_not_named_as_the_answer() -> None:
     # the list says it lists mistakes: named as the skills asked for, it would mislead
     assert " lists " not in direct("which skills do widget engineers need")
     assert direct("which mistakes should I avoid").startswith("guide lists 3 mistakes:")
+    assert direct("which pitfalls should I avoid").startswith("guide lists 3 mistakes:")
     # a question naming no kind of thing gets the list's own noun
     assert direct("list what i should avoid").startswith("guide lists 3 mistakes:")
 
