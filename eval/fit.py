@@ -101,21 +101,22 @@ def _with(model: AnswerModel, choice: dict[str, float]) -> AnswerModel:
 
 
 def _best(choices: list[dict[str, float]], score: Any, middle_of: tuple[str, ...] = ()
-          ) -> dict[str, float]:
-    """The choice with the best dev objective. A level named in `middle_of` usually ties
-    over a range (off-topic levels refuse the same dev questions over a range): the middle
-    of the tied values is taken, the widest margin on both sides, rather than the edge the
-    grid reaches first; one level after the other, the rest held."""
-    results = [(score(c)[0], c) for c in choices]
-    top = max(v for v, _ in results)
-    best = [c for v, c in results if v >= top - 1e-9]
+          ) -> tuple[dict[str, float], dict[str, Any]]:
+    """The choice with the best dev objective, and its dev figures. A level named in
+    `middle_of` usually ties over a range (off-topic levels refuse the same dev questions
+    over a range): the middle of the tied values is taken, the widest margin on both
+    sides, rather than the edge the grid reaches first; one level after the other, the
+    rest held. The middle is always one of the tied choices, so it was scored."""
+    results = [(*score(c), c) for c in choices]
+    top = max(v for v, _, _ in results)
+    best = [c for v, _, c in results if v >= top - 1e-9]
     choice = best[0]
     for name in middle_of:
         rest = {k: v for k, v in choice.items() if k != name}
         tied = sorted(c[name] for c in best
                       if {k: x for k, x in c.items() if k != name} == rest)
         choice = {**choice, name: tied[len(tied) // 2]}
-    return choice
+    return choice, next(o for _, o, c in results if c == choice)
 
 
 def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> AnswerModel:
@@ -184,13 +185,12 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
             return objective(overall, share), overall
 
         levels = {"offtopic_z": shipped.offtopic_z, "unknown_z": shipped.unknown_z}
-        shape = _best([{**levels, "keep": k, "lead": le} for k in KEEP_GRID
-                       for le in LEAD_GRID], score)
+        shape, _ = _best([{**levels, "keep": k, "lead": le} for k in KEEP_GRID
+                          for le in LEAD_GRID], score)
         composed = {"keep": shape["keep"], "lead": shape["lead"]}
-        choice = _best([{**composed, "offtopic_z": z, "unknown_z": u} for z in Z_GRID
-                        for u in UNKNOWN_GRID if u >= z], score,
-                       middle_of=("offtopic_z", "unknown_z"))
-        overall = score(choice)[1]
+        choice, overall = _best([{**composed, "offtopic_z": z, "unknown_z": u}
+                                 for z in Z_GRID for u in UNKNOWN_GRID if u >= z], score,
+                                middle_of=("offtopic_z", "unknown_z"))
         log(f"dev: {choice}: " + ", ".join(
             f"{k} {v}" for k, v in overall.items() if k != "questions"))
     model = replace(_with(model, choice), info={

@@ -833,7 +833,12 @@ def _same_kind(a: str, b: str) -> bool:
     generic = pattern("list_nouns_generic")
     if a == b or generic.fullmatch(a) or generic.fullmatch(b):
         return True
-    return any(re.fullmatch(f, a) and re.fullmatch(f, b) for f in vocab()["list_noun_families"])
+    return any(f.fullmatch(a) and f.fullmatch(b) for f in _families())
+
+
+@cache
+def _families() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(f, re.IGNORECASE) for f in vocab()["list_noun_families"])
 
 
 def _list_says(b: Block) -> str | None:

@@ -274,3 +274,17 @@ def test_fit_objective_counts_questions_not_rates() -> None:
     one_right = {**base, "fact_recall": 0.505, "fact_recall_any": 0.805,
                  "direct_answer": 0.505}
     assert objective(refused, share) == pytest.approx(objective(one_right, share))
+
+
+def test_fit_takes_the_middle_of_tied_levels_and_its_own_figures() -> None:
+    from eval.fit import _best
+
+    def score(c: dict[str, float]) -> tuple[float, dict[str, Any]]:
+        # levels 1 to 3 refuse the same questions; 0 and 4 do worse
+        return (1.0 if 1 <= c["z"] <= 3 else 0.5), {"z_seen": c["z"]}
+
+    choice, figures = _best([{"z": float(z), "keep": 0.1} for z in range(5)], score,
+                            middle_of=("z",))
+    assert choice == {"z": 2.0, "keep": 0.1} and figures == {"z_seen": 2.0}
+    choice, _ = _best([{"z": float(z), "keep": 0.1} for z in range(5)], score)
+    assert choice["z"] == 1.0  # without a middle: the first of the best
