@@ -154,6 +154,12 @@ def specific_terms(text: str) -> tuple[str, ...]:
     idioms = pattern("prep_idioms")
     for m in _PREP.finditer(text):
         w = m.group(1)
+        # A place ends its phrase ("in seattle?", "in austin for a junior"); a word with a
+        # noun after it is that noun's modifier ("in reverse order", "in python code").
+        # Places of two words ("new york") are the gazetteer's to find.
+        after = _QWORD.match(text, m.end() + 1) if text[m.end() : m.end() + 1] == " " else None
+        if after and after.group(0).lower() not in sparse.STOPWORDS:
+            continue
         if w.lower() not in sparse.STOPWORDS and w.lower() not in _GENERIC \
                 and not idioms.fullmatch(w):
             out.append(w)
@@ -345,6 +351,7 @@ class Scored:
 
 _DEPENDENT = re.compile(r"^[\"“]?(this|that|it|these|those|they|such|here|there|then|but|so"
                         r"|also|plus)\b", re.IGNORECASE)
+_ADJACENT = 4  # characters between two blocks that follow each other (line breaks)
 _FILLER_WORDS = 4  # pieces this short carry no answer on their own ("Great question.")
 
 
@@ -545,7 +552,12 @@ class ExtractiveAnswerer:
             return bool(group)
 
         listed = self._list_block(ranked) if shape == "list" else None
-        asked, own = _named_list(q.text), _list_says(listed) if listed else None
+        intro: Block | None = None
+        if listed is None and (shape == "list" or (
+                shape == "other" and pattern("open_question").search(q.text))):
+            intro = self._first(shape, q, ranked, keep).block
+            listed = _introduced_list(intro, scored)
+        asked, own = _named_list(q.text), _list_says(listed, intro) if listed else None
         if asked and own and not _same_kind(asked, own):
             # The list says what it lists, and it is not what was asked for (the mistakes
             # to avoid, when the question wants skills): naming its items as the answer
@@ -841,11 +853,34 @@ def _families() -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(f, re.IGNORECASE) for f in vocab()["list_noun_families"])
 
 
-def _list_says(b: Block) -> str | None:
+def _list_says(b: Block, intro: Block | None = None) -> str | None:
     """What a list block says it lists: its lead-in's list noun ("Here are the top three
-    mistakes to avoid:"), else its heading's."""
+    mistakes to avoid:"), else the list noun of the paragraph that introduces it ("...a
+    plan for three rounds."), else its heading's."""
     leads = " ".join(b.quote(p.start, p.end) for p in b.pieces if p.role == "lead")
-    return _named_list(leads) or _named_list(b.heading)
+    return _named_list(leads) or (_named_list(intro.text) if intro else None) \
+        or _named_list(b.heading)
+
+
+def _introduced_list(b: Block, scored: list[Scored]) -> Block | None:
+    """The list a paragraph introduces: the block right after `b` under the same heading,
+    when `b` is no list itself and that block is one. The paragraph before a list sets it
+    up ("Interviews feel daunting, but you only need a plan for three rounds.") and says
+    what the question asks in words close to it, while the
+    list's terse items carry the answer: quoting the set-up alone is the lead-in without
+    its content. Only among the candidates: a list that was not retrieved is not read."""
+    if len(b.items) >= 2:
+        return None
+    after = [x.block for x in scored if x.block.doc_id == b.doc_id and x.block.start >= b.end
+             and x.block.section == b.section]
+    if not after:
+        return None
+    nxt = min(after, key=lambda x: x.start)
+    # adjacent: nothing but the line break between the two (a block not retrieved between
+    # them would leave a gap)
+    if len(nxt.items) >= 2 and nxt.start - b.end <= _ADJACENT:
+        return nxt
+    return None
 
 
 def _number(noun: str, n: int) -> str:

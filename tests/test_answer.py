@@ -39,6 +39,9 @@ def test_specific_terms() -> None:
     }
     assert specific_terms("How long does it take to become an ML engineer?") == ()
     assert specific_terms("I've heard it takes years. Is that right?") == ()
+    # a place ends its phrase; a word with a noun after it is the noun's modifier
+    assert specific_terms("should i read the phases in reverse order") == ()
+    assert specific_terms("pay in lagos for a junior?") == ("lagos",)
 
 
 @pytest.mark.parametrize(

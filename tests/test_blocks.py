@@ -178,11 +178,17 @@ def test_facts_match_whole_words(fact: str, text: str, found: bool) -> None:
         ("widgets vs gadgets", "comparison"),
         ("is a widget degree required", "yesno"),
         ("can i skip the math", "yesno"),
+        # a clause before the question does not hide it
+        ("im new to all this, can i skip the math", "yesno"),
+        ("so basically, is a widget degree required", "yesno"),
         ("which tools are used for deploying widgets", "list"),
         ("what are the stages of the hiring loop", "list"),
         ("how much does a senior widget engineer make", "figure"),
         ("how long would the whole thing take part time", "figure"),
         ("tell me about gearwork", "other"),
+        ("list the tools for widgets", "list"),
+        # "name" as a noun asks for no list
+        ("gearwork is about gears, right? the name says so", "other"),
     ],
 )
 def test_question_shapes(question: str, shape: str) -> None:
@@ -280,6 +286,35 @@ def test_a_list_of_something_else_is_not_named_as_the_answer() -> None:
     assert direct("which pitfalls should I avoid").startswith("guide lists 3 mistakes:")
     # a question naming no kind of thing gets the list's own noun
     assert direct("list what i should avoid").startswith("guide lists 3 mistakes:")
+
+
+def test_a_paragraph_that_introduces_a_list_is_answered_by_the_list() -> None:
+    talk = ("# T\n\n## Springs\n\nSprings scare new widget engineers, but you only need a "
+            "feel for two key areas.\n\n"
+            "• Coil tension: how tight a spring is wound.\n"
+            "• Fatigue: how springs wear out over time.\n\n"
+            "Most teams teach the rest on the job.\n\n"
+            "## Gears\n\nGears come next, once springs feel easy.\n\n"
+            "Some advice first.\n\n"
+            "• Count the teeth.\n• Oil the axle.\n")
+    _, blocks = _blocks(talk)
+    # the set-up sentence scores best: it says what the question asks in its words
+    scored = [Scored(b, p, i, [0.0] * len(FEATURES), 0.0,
+                     0.9 if b.quote(p.start, p.end).startswith(("Springs", "Gears")) else 0.4)
+              for b in blocks for i, p in enumerate(b.pieces)]
+    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+
+    def direct(question: str, only: str = "") -> str:
+        return answerer.compose(Question(question, question, "other", ()),
+                                [s for s in scored if only in s.block.section]).direct
+
+    # the list it introduces answers, under the noun the set-up gives it
+    assert direct("what springs stuff do i need to get").startswith(
+        "guide lists 2 areas: Coil tension [1] and Fatigue [2]"), direct("what springs")
+    # a yes/no question keeps the sentence that answers it
+    assert direct("do springs matter for widget engineers").startswith("Springs scare")
+    # a list after another paragraph is not the set-up's continuation
+    assert direct("how do gears work", only="Gears").startswith("Gears come next")
 
 
 def test_questions_are_searched_with_abbreviations_spelled_out(widget_bot: CareerBot) -> None:
