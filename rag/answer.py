@@ -352,6 +352,7 @@ class Scored:
 _DEPENDENT = re.compile(r"^[\"“]?(this|that|it|these|those|they|such|here|there|then|but|so"
                         r"|also|plus)\b", re.IGNORECASE)
 _ADJACENT = 4  # characters between two blocks that follow each other (line breaks)
+_TERSE_WORDS = 8  # a fragment this short as the first line gets its heading as a label
 _FILLER_WORDS = 4  # pieces this short carry no answer on their own ("Great question.")
 
 
@@ -572,6 +573,16 @@ class ExtractiveAnswerer:
                              scored, self.MIN_WORDS,
                              qualifiers(q, cases_only=True) if shape == "figure" else ())
             direct = composer.line(first, attribute=False)
+            if sum(len(x.text.split()) for x in first) <= _TERSE_WORDS \
+                    and not re.search(r"[.!?][\"”’)]*$", first[-1].text.rstrip()):
+                # A fragment ("Time: 1-2 months", a bare list item) says nothing of what it
+                # is about: its heading path (less the guide's title) names it, as our label
+                path = first[0].block.section.split(" > ")
+                if path[0] == composer.meta(first[0].block).title:
+                    path = path[1:]
+                label = " > ".join(path)
+                if label:
+                    direct = f"{label} — {direct}"
             used.update((x.block.doc_id, x.piece.start) for x in first)
             anchor, after, item = first[-1].block, first[-1].index, first[-1].piece.item
 
@@ -721,8 +732,9 @@ def _contrasted(term: str, text: str) -> bool:
 
 
 def _filler(s: Scored) -> bool:
-    """Too short to carry an answer on its own ("Great question.", "Just a tad, Jamie.")."""
-    return len(s.text.split()) <= _FILLER_WORDS
+    """Too short to carry an answer on its own ("Great question.", "Just a tad, Jamie.").
+    A short piece with a figure is an answer ("Time: 1-2 months")."""
+    return len(s.text.split()) <= _FILLER_WORDS and not any(c.isdigit() for c in s.text)
 
 
 def _distinct(ranked: list[Scored], n: int) -> list[Scored]:

@@ -317,6 +317,21 @@ def test_a_paragraph_that_introduces_a_list_is_answered_by_the_list() -> None:
     assert direct("how do gears work", only="Gears").startswith("Gears come next")
 
 
+def test_a_terse_first_line_is_labelled_with_its_heading() -> None:
+    talk = ("# Widget Roadmap\n\n## Phase 1: Gearwork\n\nGoal: learn how gears mesh and turn "
+            "under load.\n\nTime: 2 weeks\n\nRule: do not start springs before this.\n")
+    _, blocks = _blocks(talk)
+    scored = [Scored(b, p, i, [0.0] * len(FEATURES), 0.0,
+                     0.9 if b.quote(p.start, p.end).startswith("Time") else 0.3)
+              for b in blocks for i, p in enumerate(b.pieces)]
+    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    a = answerer.compose(Question("how long is gearwork", "how long is gearwork", "timeline",
+                                  ()), scored)
+    # a short figure is an answer, not filler; its heading says what it is the time of
+    assert a.direct == "Phase 1: Gearwork — Time: 2 weeks [1]"
+    assert a.citations[0].quote == "Time: 2 weeks"
+
+
 def test_questions_are_searched_with_abbreviations_spelled_out(widget_bot: CareerBot) -> None:
     q = widget_bot.prepare("cs widget degree")
     assert q.text == "cs widget degree"
