@@ -357,9 +357,18 @@ _FILLER_WORDS = 4  # pieces this short carry no answer on their own ("Great ques
 
 
 def candidate_blocks(hits: Sequence[Hit]) -> list[tuple[Block, int]]:
-    """Distinct blocks of the hits with the rank of the best hit holding them."""
+    """Distinct blocks of the hits with the rank of the best hit holding them.
+
+    Hits of equal score share a rank and are read in chunk-id order: the engine returns
+    ties in an order that can change from one process to the next (two chunks each first
+    in one of the fused lists score the same), and the rank is a strong feature, so the
+    same question would otherwise get another answer after a restart."""
+    def score(h: Hit) -> float:
+        return round(h.score, 9)
+
     out: dict[tuple[str, int], tuple[Block, int]] = {}
-    for rank, h in enumerate(hits):
+    for h in sorted(hits, key=lambda h: (-score(h), h.chunk_id)):
+        rank = sum(score(o) > score(h) for o in hits)
         for b in h.blocks:
             if b.key not in out:
                 out[b.key] = (b, rank)
@@ -545,8 +554,10 @@ class ExtractiveAnswerer:
         groups: list[list[Scored]] = []  # the supporting lines, in order
 
         def add(s: Scored) -> bool:
-            group = [x for x in _with_context(s, scored)
-                     if (x.block.doc_id, x.piece.start) not in used]
+            whole = _with_context(s, scored)
+            group = [x for x in whole if (x.block.doc_id, x.piece.start) not in used]
+            if group and group[0] is s and whole[0] is not s:
+                return False  # "This is the biggest one." whose antecedent is on another line
             if group:
                 groups.append(group)
                 used.update((x.block.doc_id, x.piece.start) for x in group)
@@ -840,7 +851,9 @@ class _Composer:
             body = named[0]
         more = f" (the first {len(named)} of {len(items)})" if len(items) > len(named) else ""
         noun = _number(noun, len(items))
-        return f"{self.meta(b).source} lists {len(items)} {noun}{more}: {body}."
+        # no full stop of ours after an item that has its own ("...hell." [3])
+        end = "" if re.search(r"[.!?][\"”’)]*$", named[-1].rsplit(" [", 1)[0]) else "."
+        return f"{self.meta(b).source} lists {len(items)} {noun}{more}: {body}{end}"
 
 
 def _named_list(text: str) -> str | None:

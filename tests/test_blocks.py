@@ -22,6 +22,7 @@ from rag.answer import (
     _number,
     _read_on,
     answer_shape,
+    candidate_blocks,
     qualifiers,
     question_shape,
     specific_terms,
@@ -29,6 +30,7 @@ from rag.answer import (
 from rag.blocks import Block, document_blocks
 from rag.calibrate import offtopic_stats
 from rag.chat import CareerBot
+from rag.store import Hit
 from rag.store_qdrant import QdrantStore
 from rag.text import fact_found, normalise, sentence_spans
 from rag.vocab import expand_abbreviations
@@ -330,6 +332,21 @@ def test_a_terse_first_line_is_labelled_with_its_heading() -> None:
     # a short figure is an answer, not filler; its heading says what it is the time of
     assert a.direct == "Phase 1: Gearwork — Time: 2 weeks [1]"
     assert a.citations[0].quote == "Time: 2 weeks"
+
+
+def test_tied_hits_share_a_rank_whatever_order_they_come_in() -> None:
+    _, blocks = _blocks()
+    a, b, c = blocks[:3]
+
+    def hit(cid: str, score: float, block: Block) -> Hit:
+        return Hit("guide", cid, "T", block.section, block.text, block.start, block.end,
+                   score, (block,))
+
+    hits = [hit("c1", 1.0, a), hit("c2", 1.0, b), hit("c3", 0.5, c)]
+    one = candidate_blocks(hits)
+    other = candidate_blocks([hits[1], hits[0], hits[2]])
+    assert one == other
+    assert [rank for _, rank in one] == [0, 0, 2]
 
 
 def test_questions_are_searched_with_abbreviations_spelled_out(widget_bot: CareerBot) -> None:
