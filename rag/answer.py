@@ -891,9 +891,9 @@ def _introduced_list(b: Block, scored: list[Scored]) -> Block | None:
     """The list a paragraph introduces: the block right after `b` under the same heading,
     when `b` is no list itself and that block is one. The paragraph before a list sets it
     up ("Interviews feel daunting, but you only need a plan for three rounds.") and says
-    what the question asks in words close to it, while the
-    list's terse items carry the answer: quoting the set-up alone is the lead-in without
-    its content. Only among the candidates: a list that was not retrieved is not read."""
+    what the question asks in words close to it, while the list's terse items carry the
+    answer: quoting the set-up alone is the lead-in without its content. Only among the
+    candidates: a list that was not retrieved is not read."""
     if len(b.items) >= 2:
         return None
     after = [x.block for x in scored if x.block.doc_id == b.doc_id and x.block.start >= b.end

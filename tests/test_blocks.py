@@ -6,6 +6,7 @@ The questions here are written for these tests; none is in the evaluation set.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ingest.parse import parse_bytes
 from ingest.pipeline import ingest_corpus
 from rag.answer import (
     FEATURES,
+    Answer,
     ExtractiveAnswerer,
     Question,
     Scored,
@@ -71,6 +73,18 @@ Senior $98,500 a year
 def _blocks(text: str = GUIDE) -> tuple[str, list[Block]]:
     doc = parse_bytes(text.encode(), "guide.md")
     return doc.text, document_blocks("guide", doc.text, doc.sections, doc.title)
+
+
+def _scored(talk: str, prob: Callable[[str], float]) -> list[Scored]:
+    """The pieces of a tiny guide, each with the probability `prob` gives its text."""
+    _, blocks = _blocks(talk)
+    return [Scored(b, p, i, [0.0] * len(FEATURES), 0.0, prob(b.quote(p.start, p.end)))
+            for b in blocks for i, p in enumerate(b.pieces)]
+
+
+def _compose(question: str, scored: list[Scored], intent: str = "other") -> Answer:
+    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    return answerer.compose(Question(question, question, intent, ()), scored)  # type: ignore[arg-type]
 
 
 def test_every_piece_is_an_exact_span() -> None:
@@ -273,14 +287,10 @@ def test_a_list_of_something_else_is_not_named_as_the_answer() -> None:
             "• Neglecting the gear skills every team needs.\n"
             "• Ignoring how springs wear out.\n\n"
             "## Practice\n\nGood widget engineers practise gearwork every day.\n")
-    _, blocks = _blocks(talk)
-    scored = [Scored(b, p, i, [0.0] * len(FEATURES), 0.0,
-                     0.9 if "gear skills" in b.quote(p.start, p.end) else 0.5)
-              for b in blocks for i, p in enumerate(b.pieces)]
-    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    scored = _scored(talk, lambda t: 0.9 if "gear skills" in t else 0.5)
 
     def direct(question: str) -> str:
-        return answerer.compose(Question(question, question, "other", ()), scored).direct
+        return _compose(question, scored).direct
 
     # the list says it lists mistakes: named as the skills asked for, it would mislead
     assert " lists " not in direct("which skills do widget engineers need")
@@ -299,16 +309,11 @@ def test_a_paragraph_that_introduces_a_list_is_answered_by_the_list() -> None:
             "## Gears\n\nGears come next, once springs feel easy.\n\n"
             "Some advice first.\n\n"
             "• Count the teeth.\n• Oil the axle.\n")
-    _, blocks = _blocks(talk)
     # the set-up sentence scores best: it says what the question asks in its words
-    scored = [Scored(b, p, i, [0.0] * len(FEATURES), 0.0,
-                     0.9 if b.quote(p.start, p.end).startswith(("Springs", "Gears")) else 0.4)
-              for b in blocks for i, p in enumerate(b.pieces)]
-    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    scored = _scored(talk, lambda t: 0.9 if t.startswith(("Springs", "Gears")) else 0.4)
 
     def direct(question: str, only: str = "") -> str:
-        return answerer.compose(Question(question, question, "other", ()),
-                                [s for s in scored if only in s.block.section]).direct
+        return _compose(question, [s for s in scored if only in s.block.section]).direct
 
     # the list it introduces answers, under the noun the set-up gives it
     assert direct("what springs stuff do i need to get").startswith(
@@ -322,13 +327,8 @@ def test_a_paragraph_that_introduces_a_list_is_answered_by_the_list() -> None:
 def test_a_terse_first_line_is_labelled_with_its_heading() -> None:
     talk = ("# Widget Roadmap\n\n## Phase 1: Gearwork\n\nGoal: learn how gears mesh and turn "
             "under load.\n\nTime: 2 weeks\n\nRule: do not start springs before this.\n")
-    _, blocks = _blocks(talk)
-    scored = [Scored(b, p, i, [0.0] * len(FEATURES), 0.0,
-                     0.9 if b.quote(p.start, p.end).startswith("Time") else 0.3)
-              for b in blocks for i, p in enumerate(b.pieces)]
-    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
-    a = answerer.compose(Question("how long is gearwork", "how long is gearwork", "timeline",
-                                  ()), scored)
+    scored = _scored(talk, lambda t: 0.9 if t.startswith("Time") else 0.3)
+    a = _compose("how long is gearwork", scored, "timeline")
     # a short figure is an answer, not filler; its heading says what it is the time of
     assert a.direct == "Phase 1: Gearwork — Time: 2 weeks [1]"
     assert a.citations[0].quote == "Time: 2 weeks"

@@ -18,8 +18,8 @@ from rag.text import (
 
 
 def test_typed_sentences_split_whatever_case_follows() -> None:
-    assert typed_sentences("ok. what about nyc?\n\nand SF… thanks!") == [
-        "ok.", "what about nyc?", "and SF…", "thanks!"]
+    assert typed_sentences("ok. how about boston?\n\nand SF… thanks!") == [
+        "ok.", "how about boston?", "and SF…", "thanks!"]
     assert typed_sentences('He said "stop." Then left.') == ['He said "stop."', "Then left."]
     assert typed_sentences("  \n ") == []
 
