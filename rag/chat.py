@@ -24,7 +24,7 @@ from rag.answer import (
 )
 from rag.calibrate import offtopic_stats
 from rag.embed import Embedder
-from rag.intent import classify
+from rag.intent import TOOLS, classify
 from rag.query import clean_query
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
@@ -132,8 +132,12 @@ class CareerBot:
             search_text = f"{context} {search_text}"
             if intent == "other":
                 intent = context_intent  # type: ignore[assignment]
-        # Specifics also as typed: "in seatle" must not turn into "in settle" and pass.
-        both = specific_terms(text) + specific_terms(cleaned)
+        # Specifics also as typed: "in seatle" must not turn into "in settle" and pass. A
+        # misspelt tool ("in pytroch") is the tool the repair found, not an unknown name.
+        repaired = specific_terms(text)
+        seen = {t.lower() for t in repaired}
+        both = repaired + tuple(t for t in specific_terms(cleaned) if t.lower() in seen
+                                or not TOOLS.fullmatch(self.retriever.prepare(t)))
         specifics = tuple({t.lower(): t for t in reversed(both)}.values())[::-1]
         return Question(text, search_text, intent, specifics, typed=cleaned)
 
