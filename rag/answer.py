@@ -352,6 +352,7 @@ class Scored:
 _DEPENDENT = re.compile(r"^[\"“]?(this|that|it|these|those|they|such|here|there|then|but|so"
                         r"|also|plus)\b", re.IGNORECASE)
 _ADJACENT = 4  # characters between two blocks that follow each other (line breaks)
+_SENTENCE_END = re.compile(r"[.!?][\"”’)]*$")  # a full stop, maybe inside a quote
 _TERSE_WORDS = 8  # a fragment this short as the first line gets its heading as a label
 _FILLER_WORDS = 4  # pieces this short carry no answer on their own ("Great question.")
 
@@ -564,10 +565,11 @@ class ExtractiveAnswerer:
             return bool(group)
 
         listed = self._list_block(ranked) if shape == "list" else None
+        opening = self._first(shape, q, ranked, keep) if listed is None else None
         intro: Block | None = None
-        if listed is None and (shape == "list" or (
+        if opening is not None and (shape == "list" or (
                 shape == "other" and pattern("open_question").search(q.text))):
-            intro = self._first(shape, q, ranked, keep).block
+            intro = opening.block
             listed = _introduced_list(intro, scored)
         asked, own = _named_list(q.text), _list_says(listed, intro) if listed else None
         if asked and own and not _same_kind(asked, own):
@@ -580,12 +582,12 @@ class ExtractiveAnswerer:
             used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
             anchor, after, item = listed, -1, -1
         else:
-            first = _read_on(_with_context(self._first(shape, q, ranked, keep), scored),
-                             scored, self.MIN_WORDS,
+            opening = opening or self._first(shape, q, ranked, keep)
+            first = _read_on(_with_context(opening, scored), scored, self.MIN_WORDS,
                              qualifiers(q, cases_only=True) if shape == "figure" else ())
             direct = composer.line(first, attribute=False)
             if sum(len(x.text.split()) for x in first) <= _TERSE_WORDS \
-                    and not re.search(r"[.!?][\"”’)]*$", first[-1].text.rstrip()):
+                    and not _SENTENCE_END.search(first[-1].text.rstrip()):
                 # A fragment ("Time: 1-2 months", a bare list item) says nothing of what it
                 # is about: its heading path (less the guide's title) names it, as our label
                 path = first[0].block.section.split(" > ")
@@ -852,7 +854,7 @@ class _Composer:
         more = f" (the first {len(named)} of {len(items)})" if len(items) > len(named) else ""
         noun = _number(noun, len(items))
         # no full stop of ours after an item that has its own ("...hell." [3])
-        end = "" if re.search(r"[.!?][\"”’)]*$", named[-1].rsplit(" [", 1)[0]) else "."
+        end = "" if _SENTENCE_END.search(named[-1].rsplit(" [", 1)[0]) else "."
         return f"{self.meta(b).source} lists {len(items)} {noun}{more}: {body}{end}"
 
 
