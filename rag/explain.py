@@ -36,7 +36,7 @@ from rag.answer import (
 )
 from rag.chat import CareerBot, _timed
 from rag.retrieve import QdrantRetriever
-from rag.store import Hit, Mode
+from rag.store import Hit, Mode, hit_order
 from rag.vocab import expand_abbreviations
 
 LISTS = ("dense", "sparse", "pieces")
@@ -112,6 +112,10 @@ def explain_modes(
     depth = max(retriever.prefetch_k, top_k)
     lists = retriever.store.ranked_lists(dense, sparse_enc.query_vector(text), depth=depth,
                                          sources=sources)
+    # in the order the retriever cuts its hits in, so that explained hits are the hits
+    # (the same hits when the lists reach past top_k, as they do at the default depth)
+    lists = {name: sorted(ranked, key=lambda p: hit_order(p[1], p[0]))
+             for name, ranked in lists.items()}
     wanted = {cid for mode in modes for cid, _ in lists[mode][:top_k]}
     stored = retriever.store.chunks_by_id(sorted(wanted))
     return {mode: _view(text, mode, depth, lists, stored, top_k, dense) for mode in modes}

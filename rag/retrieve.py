@@ -9,8 +9,10 @@ from rag import sparse as sparse_enc
 from rag.embed import Embedder
 from rag.query import clean_query
 from rag.spelling import Vocabulary
-from rag.store import Hit, Mode, Store
+from rag.store import Hit, Mode, Store, hit_order
 from rag.vocab import expand_abbreviations
+
+TIE_MARGIN = 8  # hits fetched beyond top_k, so that a tie at the cut-off is cut in order
 
 
 class Retriever(Protocol):
@@ -63,8 +65,10 @@ class QdrantRetriever:
         """Search an already prepared text; also returns its dense vector for reuse."""
         dense = self.embedder.embed_query(text) if mode != "sparse" else None
         sparse = sparse_enc.query_vector(text) if mode != "dense" else None
+        # More than top_k are fetched and cut here in a fixed order: a tie at the cut-off
+        # would otherwise be settled by the engine, differently from run to run.
         hits = self.store.search(
-            dense, sparse, mode=mode, top_k=top_k, prefetch_k=max(self.prefetch_k, top_k),
-            sources=sources,
+            dense, sparse, mode=mode, top_k=top_k + TIE_MARGIN,
+            prefetch_k=max(self.prefetch_k, top_k), sources=sources,
         )
-        return hits, dense
+        return sorted(hits, key=lambda h: hit_order(h.score, h.chunk_id))[:top_k], dense

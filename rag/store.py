@@ -43,6 +43,15 @@ Sparse = tuple[list[int], list[float]]
 RRF_K = 2
 
 
+def hit_order(score: float, chunk_id: str) -> tuple[float, str]:
+    """Sort key of a hit: best score first, ties in chunk-id order. The engines return
+    tied hits (two chunks each first in one fused list score the same) in an order that
+    can change from one process to the next; without a fixed order the same question
+    could retrieve another chunk at the cut-off, or rank its chunks otherwise, after a
+    restart. Scores are rounded: a float sum can differ in its last bit."""
+    return -round(score, 9), chunk_id
+
+
 class StoreError(RuntimeError):
     """The store cannot be reached or opened; the message says what to do."""
 

@@ -117,3 +117,25 @@ def test_retrieval_quality_gate(tmp_path: Path) -> None:
             assert hybrid["hit@5"] >= res["modes"][mode]["metrics"]["hit@5"]
     finally:
         store.close()
+
+
+def test_a_tie_at_the_cut_off_is_cut_in_chunk_id_order(fake_embedder) -> None:
+    """Whatever order the engine returns tied hits in, the same hits come back."""
+    from rag.store import Hit
+
+    def hit(cid: str, score: float) -> Hit:
+        return Hit("guide", cid, "T", "S", "text", 0, 4, score)
+
+    class Engine:
+        def __init__(self, hits: list[Hit]) -> None:
+            self.hits = hits
+
+        def search(self, dense, sparse, *, mode, top_k, prefetch_k, sources):  # noqa: ANN001
+            assert top_k > 2  # more than asked for: the tie past the cut-off is seen
+            return self.hits[:top_k]
+
+    found = [hit("a", 0.9), hit("d", 0.5), hit("c", 0.5), hit("b", 0.5), hit("e", 0.1)]
+    for order in (found, [found[0], found[3], found[1], found[2], found[4]]):
+        r = QdrantRetriever(Engine(order), fake_embedder, spelling=False)  # type: ignore[arg-type]
+        hits, _ = r.search_prepared("widgets", top_k=2)
+        assert [h.chunk_id for h in hits] == ["a", "b"]
