@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from rag import sparse
 from rag.blocks import Block, Piece, block_id, heading_id, piece_id
 from rag.intent import TOOLS, Intent, unit_matches
-from rag.store import Hit, Store
+from rag.store import Hit, Store, hit_order
 from rag.vocab import DATA, aliases, pattern, vocab
 
 
@@ -365,10 +365,10 @@ def candidate_blocks(hits: Sequence[Hit]) -> list[tuple[Block, int]]:
     in one of the fused lists score the same), and the rank is a strong feature, so the
     same question would otherwise get another answer after a restart."""
     def score(h: Hit) -> float:
-        return round(h.score, 9)
+        return -hit_order(h.score, h.chunk_id)[0]
 
     out: dict[tuple[str, int], tuple[Block, int]] = {}
-    for h in sorted(hits, key=lambda h: (-score(h), h.chunk_id)):
+    for h in sorted(hits, key=lambda h: hit_order(h.score, h.chunk_id)):
         rank = sum(score(o) > score(h) for o in hits)
         for b in h.blocks:
             if b.key not in out:
@@ -571,6 +571,21 @@ class ExtractiveAnswerer:
                 shape == "other" and pattern("open_question").search(q.text))):
             intro = opening.block
             listed = _introduced_list(intro, scored)
+
+        def first_line() -> list[Scored]:
+            start = opening or self._first(shape, q, ranked, keep)
+            return _read_on(_with_context(start, scored), scored, self.MIN_WORDS,
+                            qualifiers(q, cases_only=True) if shape == "figure" else ())
+
+        first = first_line() if listed is None else []
+        if first and _terse(first) and first[0].piece.role == "item" \
+                and len(first[0].block.items) >= 2 and shape not in ("yesno", "comparison"):
+            # One bare item of a list of bare items ("F1-score" of a list of metrics) answers
+            # less than the list does: the list is named instead. (An item with sentences
+            # of its own is quoted: "Transfer Learning: using a pre-trained model..."
+            # answers "what is transfer learning". A verdict or a comparison is a sentence,
+            # never a fragment of a list.)
+            listed, intro = first[0].block, None
         asked, own = _named_list(q.text), _list_says(listed, intro) if listed else None
         if asked and own and not _same_kind(asked, own):
             # The list says what it lists, and it is not what was asked for (the mistakes
@@ -582,12 +597,9 @@ class ExtractiveAnswerer:
             used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
             anchor, after, item = listed, -1, -1
         else:
-            opening = opening or self._first(shape, q, ranked, keep)
-            first = _read_on(_with_context(opening, scored), scored, self.MIN_WORDS,
-                             qualifiers(q, cases_only=True) if shape == "figure" else ())
+            first = first or first_line()
             direct = composer.line(first, attribute=False)
-            if sum(len(x.text.split()) for x in first) <= _TERSE_WORDS \
-                    and not _SENTENCE_END.search(first[-1].text.rstrip()):
+            if _terse(first):
                 # A fragment ("Time: 1-2 months", a bare list item) says nothing of what it
                 # is about: its heading path (less the guide's title) names it, as our label
                 path = first[0].block.section.split(" > ")
@@ -742,6 +754,12 @@ def _contrasted(term: str, text: str) -> bool:
         if pattern("contrast").search(text[: m.start()]):
             return True
     return False
+
+
+def _terse(group: list[Scored]) -> bool:
+    """A fragment: a few words with no sentence end ("Time: 1-2 months", "Calculus")."""
+    return sum(len(x.text.split()) for x in group) <= _TERSE_WORDS \
+        and not _SENTENCE_END.search(group[-1].text.rstrip())
 
 
 def _filler(s: Scored) -> bool:

@@ -386,3 +386,22 @@ def test_calibration_is_stored_with_the_index_for_its_model(widget_bot: CareerBo
     assert offtopic_stats(meta, "fake") == (meta["offtopic_mean"], meta["offtopic_std"])
     assert offtopic_stats(meta, "another-model") is None  # another model is not trusted
     assert all("offtopic_mean" not in d for d in widget_bot.store.list_docs())
+
+
+def test_a_bare_item_first_line_names_its_whole_list() -> None:
+    talk = ("# Widget Roadmap\n\n## Phase 3: Springs\n\n### Measures\n\n"
+            "• Tension\n• Fatigue life\n• Coil count\n\n"
+            "## Phase 4: Gears\n\n"
+            "• Spur gears: the simplest kind, with straight teeth.\n"
+            "• Helical gears: quieter, with angled teeth.\n")
+    scored = _scored(talk, lambda t: 0.9 if t.startswith(("Fatigue", "Helical")) else 0.1)
+
+    def direct(question: str, only: str) -> str:
+        return _compose(question, [s for s in scored if only in s.block.section]).direct
+
+    # the best piece is one bare item: the list it belongs to answers, item by item
+    assert direct("spring measures to track?", "Springs") == (
+        "guide lists 3 points: Tension [1], Fatigue life [2] and Coil count [3].")
+    # an item that says something of its own is quoted as it is
+    assert direct("helical gears?", "Gears").startswith(
+        "Helical gears: quieter, with angled teeth. [1]")
