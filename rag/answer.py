@@ -117,9 +117,34 @@ FIGURE_KINDS = ("salary", "timeline")  # the kinds whose answer is a figure
 def question_shape(text: str) -> str:
     """What form the answer takes: the first shape whose cue the question carries."""
     for shape in SHAPES[:-1]:
-        if pattern(f"shapes.{shape}").search(text):
+        if pattern(f"shapes.{shape}").search(text) or (
+                shape == "list" and _asks_for_list(text)):
             return shape
     return "other"
+
+
+@cache
+def _list_cues() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    nouns = pattern("list_nouns").pattern
+    return (
+        # "which python libs...", "what are the steps..."
+        re.compile(rf"\b(what|which)\b[^?.]{{0,40}}\b({nouns})\b", re.IGNORECASE),
+        # a question typed as a noun phrase: "llm concepts to learn first?", "biggest
+        # mistakes?" (not one that opens with a question word or a verb: "is", "do"...)
+        re.compile(rf"^(?!\s*(?:what|which|who|whom|whose|why|when|where|how|{_AUX})\b)"
+                   rf"(?![^?]*\b(?:or|vs)\b)"  # "projects or certs?" weighs two up
+                   rf"\s*(?:[\w'’-]+\s+){{0,3}}({nouns})\b", re.IGNORECASE),
+    )
+
+
+_AUX = ("do|does|did|is|are|was|were|can|could|should|will|would|am|must|need|have|has|"
+        "shall")
+
+
+def _asks_for_list(text: str) -> bool:
+    """Whether a question names the kind of thing it wants a list of (the list nouns of
+    the vocabulary) as what it asks for."""
+    return any(p.search(text) for p in _list_cues())
 
 
 def answer_shape(q: Question) -> str:
@@ -593,7 +618,7 @@ class ExtractiveAnswerer:
             # would mislead; the best block's sentences answer instead.
             listed = None
         if listed is not None:
-            direct = composer.list_line(listed, own or asked or "points", self.MAX_ITEMS)
+            direct = composer.list_line(listed, own or "points", self.MAX_ITEMS)
             used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
             anchor, after, item = listed, -1, -1
         else:

@@ -203,6 +203,14 @@ def test_facts_match_whole_words(fact: str, text: str, found: bool) -> None:
         ("how long would the whole thing take part time", "figure"),
         ("tell me about gearwork", "other"),
         ("list the tools for widgets", "list"),
+        # typed as a noun phrase, the kind of thing wanted says it all
+        ("gear skills for a widget job?", "list"),
+        ("top widget libs to pick up", "list"),
+        ("which widget stuff should i get comfortable with", "list"),
+        # ... but not when two things are weighed up, or the question opens with a verb
+        ("gear skills or spring skills?", "comparison"),
+        ("need gear skills for this?", "yesno"),
+        ("are gear skills needed", "yesno"),
         # "name" as a noun asks for no list
         ("gearwork is about gears, right? the name says so", "other"),
     ],
@@ -298,6 +306,15 @@ def test_a_list_of_something_else_is_not_named_as_the_answer() -> None:
     assert direct("which pitfalls should I avoid").startswith("guide lists 3 mistakes:")
     # a question naming no kind of thing gets the list's own noun
     assert direct("list what i should avoid").startswith("guide lists 3 mistakes:")
+
+
+def test_a_list_that_names_no_kind_of_thing_lists_points() -> None:
+    talk = ("# T\n\n## Week one\n\n• Unpack the widget kit.\n• Oil the gears.\n"
+            "• Wind the spring twice.\n")
+    scored = _scored(talk, lambda t: 0.9 if "gears" in t else 0.5)
+    # the question's noun is not the list's: "lists 3 tools: Unpack the widget kit" is false
+    assert _compose("which widget tools do i need", scored).direct.startswith(
+        "guide lists 3 points: Unpack the widget kit. [1]")
 
 
 def test_a_paragraph_that_introduces_a_list_is_answered_by_the_list() -> None:
