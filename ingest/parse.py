@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.text import item_marker, long_words, title_case
+from rag.text import BULLET, SUB_BULLET, item_marker, long_words, title_case
 
 
 class ParseError(ValueError):
@@ -178,6 +178,18 @@ def _inline(el: Any) -> str:
     return _clean(el.get_text(""))
 
 
+def _html_list(el: Any, b: _Builder, nested: bool) -> None:
+    """The items of a `ul`/`ol`, each followed by the items of a list nested in it."""
+    for n, li in enumerate(el.find_all("li", recursive=False), 1):
+        inner = li.find_all(["ul", "ol"], recursive=False)
+        for sub in inner:
+            sub.extract()  # the item's own words first; the nested list's items after
+        mark = f"{n}." if el.name == "ol" else SUB_BULLET if nested else BULLET
+        b.block(f"{mark} {_inline(li)}", item=True)
+        for sub in inner:
+            _html_list(sub, b, nested=True)
+
+
 def _walk_html(el: Any, b: _Builder) -> None:
     from bs4 import NavigableString, Tag
     from bs4.element import Comment
@@ -197,9 +209,7 @@ def _walk_html(el: Any, b: _Builder) -> None:
         elif name in _HTML_BLOCKS:
             b.block(_inline(child))
         elif name in ("ul", "ol"):
-            for n, li in enumerate(child.find_all("li", recursive=False), 1):
-                mark = f"{n}." if name == "ol" else "•"
-                b.block(f"{mark} {_inline(li)}", item=True)
+            _html_list(child, b, nested=False)
         elif name == "table":
             for tr in child.find_all("tr"):
                 cells = [_inline(td) for td in tr.find_all(["td", "th"])]
@@ -273,7 +283,7 @@ def parse_markdown(md: str) -> tuple[str, list[Section], str]:
             in_item = bool(list_stack) and i >= 2 and tokens[i - 2].type == "list_item_open"
             if in_item:
                 ordered, n = list_stack[-1]
-                mark = f"{n}." if ordered else "•"
+                mark = f"{n}." if ordered else BULLET if len(list_stack) == 1 else SUB_BULLET
                 list_stack[-1][1] = n + 1
                 b.block(f"{mark} {text}", item=True)
             else:

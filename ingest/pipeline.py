@@ -39,7 +39,7 @@ from rag.services import Services
 from rag.settings import Settings
 from rag.store import Store
 
-PIPELINE_VERSION = "7"  # bump when parsing, chunking or units change
+PIPELINE_VERSION = "8"  # bump when parsing, chunking or units change
 MANIFEST = "manifest.json"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 _IGNORED = {MANIFEST, "readme.md", "readme.txt", ".gitkeep"}

@@ -40,6 +40,7 @@ from rag import sparse
 from rag.blocks import Block, Piece, block_id, heading_id, piece_id
 from rag.intent import TOOLS, Intent, unit_matches
 from rag.store import Hit, Store, hit_order
+from rag.text import is_sub_item
 from rag.vocab import DATA, aliases, pattern, vocab
 
 
@@ -619,7 +620,8 @@ class ExtractiveAnswerer:
             listed = None
         if listed is not None:
             direct = composer.list_line(listed, own or "points", self.MAX_ITEMS)
-            used.update((listed.doc_id, p.start) for p in listed.items[: self.MAX_ITEMS])
+            used.update((listed.doc_id, p.start) for item, subs in
+                        nested_items(listed)[: self.MAX_ITEMS] for p in (item, *subs))
             anchor, after, item = listed, -1, -1
         else:
             first = first or first_line()
@@ -884,21 +886,42 @@ class _Composer:
         return f"{self.meta(group[0].block).source}: {text}" if attribute else text
 
     def list_line(self, b: Block, noun: str, limit: int) -> str:
-        """`<Guide> lists <n> <things>: <item> [1], <item> [2] and <item> [3].`"""
-        items = b.items
-        named = []
-        for p in items[:limit]:
-            a, e = p.label or (p.start, p.end)
-            named.append(f"{' '.join(b.quote(a, e).split())} {self.cite(b, a, e, 1.0)}")
-        if len(named) > 1:
-            body = ", ".join(named[:-1]) + " and " + named[-1]
-        else:
-            body = named[0]
-        more = f" (the first {len(named)} of {len(items)})" if len(items) > len(named) else ""
-        noun = _number(noun, len(items))
+        """`<Guide> lists <n> <things>: <item> [1], <item> [2] and <item> [3].` An item
+        with a list nested in it names its sub-items after it, in brackets: "Metrics [4]
+        (Precision [5] and Recall [6])"; <n> counts the items, not the sub-items."""
+        groups = nested_items(b)
+        named, last = [], ""
+        for item, subs in groups[:limit]:
+            parts = []
+            for p in (item, *subs):
+                a, e = p.label or (p.start, p.end)
+                last = " ".join(b.quote(a, e).split())
+                parts.append(f"{last} {self.cite(b, a, e, 1.0)}")
+            named.append(parts[0] + (f" ({_and(parts[1:])})" if subs else ""))
+            if subs:
+                last = ")"
+        more = f" (the first {len(named)} of {len(groups)})" if len(groups) > len(named) else ""
+        noun = _number(noun, len(groups))
         # no full stop of ours after an item that has its own ("...hell." [3])
-        end = "" if _SENTENCE_END.search(named[-1].rsplit(" [", 1)[0]) else "."
-        return f"{self.meta(b).source} lists {len(items)} {noun}{more}: {body}{end}"
+        end = "" if _SENTENCE_END.search(last) and last != ")" else "."
+        return f"{self.meta(b).source} lists {len(groups)} {noun}{more}: {_and(named)}{end}"
+
+
+def nested_items(b: Block) -> list[tuple[Piece, list[Piece]]]:
+    """A list block's items, each with the items of the list nested in it (their lines
+    open with `rag.text.SUB_BULLET`). A sub-item with no item before it in the block
+    counts as an item."""
+    out: list[tuple[Piece, list[Piece]]] = []
+    for p in b.items:
+        if out and is_sub_item(b.text, p.start - b.start):
+            out[-1][1].append(p)
+        else:
+            out.append((p, []))
+    return out
+
+
+def _and(parts: Sequence[str]) -> str:
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
 def _named_list(text: str) -> str | None:

@@ -20,10 +20,20 @@ from collections.abc import Sequence
 
 # Written by hand: answers quote exact spans, so segmentation must report offsets into the
 # canonical text; the sentence splitters at hand (llama-index's, nltk's) return strings.
-_BOUNDARY = re.compile(r"[.!?][\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9$•])")
+_BOUNDARY = re.compile(r"[.!?][\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9$•◦])")
 
 # A list item's marker: a bullet, or a number with "." or ")" ("1. Learn Python").
 ITEM_MARK = re.compile(r"(?:[•▪◦‣●*\-]|\d{1,2}[.)])\s+")
+# The canonical text's bullets: "•" for an item, "◦" for an item of a list nested in one
+# ("• Metrics:" then "◦ Precision", "◦ Recall"). One character each, so that the nesting
+# costs no offsets, and the answer can name sub-items under their item.
+BULLET, SUB_BULLET = "•", "◦"
+
+
+def is_sub_item(text: str, start: int) -> bool:
+    """Whether the list item whose body starts at text[start] is a nested one."""
+    line = text.rfind("\n", 0, start) + 1
+    return text[line:start].lstrip().startswith(SUB_BULLET)
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:

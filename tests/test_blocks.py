@@ -422,3 +422,16 @@ def test_a_bare_item_first_line_names_its_whole_list() -> None:
     # an item that says something of its own is quoted as it is
     assert direct("helical gears?", "Gears").startswith(
         "Helical gears: quieter, with angled teeth. [1]")
+
+
+def test_a_nested_list_names_sub_items_under_their_item() -> None:
+    talk = ("# T\n\n## Gear tools\n\n* Calipers\n* Gauges:\n\n  * Pitch gauge\n"
+            "  * Tooth gauge\n* Oil can\n")
+    text, blocks = _blocks(talk)
+    assert "◦ Pitch gauge" in text
+    scored = _scored(talk, lambda t: 0.9 if "Pitch" in t else 0.3)
+    a = _compose("which gear tools should i own", scored)
+    assert a.direct == ("guide lists 3 tools: Calipers [1], Gauges [2] (Pitch gauge [3] and "
+                        "Tooth gauge [4]) and Oil can [5].")
+    assert [c.quote for c in a.citations[:5]] == [
+        "Calipers", "Gauges", "Pitch gauge", "Tooth gauge", "Oil can"]

@@ -121,3 +121,12 @@ def test_pdf_file() -> None:
 def test_unparseable_files_give_a_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(ParseError, match=reason):
         parse_bytes(raw, "bad.txt")
+
+
+def test_a_nested_list_keeps_its_nesting_at_no_cost_in_offsets() -> None:
+    md = "# Gears\n\n* Spur\n* Measures:\n\n  * Tooth count\n  * Pitch\n* Helical\n"
+    html = ("<html><body><h1>Gears</h1><ul><li>Spur</li><li>Measures:<ul><li>Tooth count"
+            "</li><li>Pitch</li></ul></li><li>Helical</li></ul></body></html>")
+    for raw, name in ((md, "g.md"), (html, "g.html")):
+        text = parse_bytes(raw.encode(), name).text
+        assert "• Spur\n• Measures:\n◦ Tooth count\n◦ Pitch\n• Helical" in text, (name, text)
