@@ -235,6 +235,9 @@ def qualifiers(q: Question, cases_only: bool = False) -> list[re.Pattern[str]]:
     out = []
     for t in dict.fromkeys(x.lower() for x in terms):
         words_ = re.split(r"[\s-]+", _norm(t))
+        if len(words_[-1]) >= 5 and words_[-1].endswith("s") and not words_[-1].endswith("ss"):
+            # typed plain, written possessive or singular: "masters" is "a Master's"
+            words_[-1] = words_[-1][:-1]
         alt = {"[\\s-]*".join(re.escape(w) for w in words_), re.escape(aliases().get(t, t))}
         out.append(re.compile(rf"(?<!\w)(?:{'|'.join(sorted(alt, key=len, reverse=True))})"
                               r"(?:s|'s|’s)?\b", re.IGNORECASE))
@@ -409,6 +412,7 @@ class ExtractiveAnswerer:
     MAX_WORDS = 120  # support stops once the answer is this long
     MAX_SUPPORT = 2  # supporting lines read on from the first line's block
     MAX_LINES = 6  # lines in an answer, the first included
+    MAX_PER_DOC = 2  # supporting lines from one guide, besides the first line's block
     MIN_WORDS = 30  # a first line shorter than this is read on in its block
 
     def __init__(self, store: Store, docs: dict[str, DocMeta], coverage: Coverage,
@@ -656,7 +660,7 @@ class ExtractiveAnswerer:
         # Then the best of the rest, other guides first (attributed; for a figure, each
         # guide's own figure: guides disagree and each keeps its attribution).
         per_doc: dict[str, int] = {anchor.doc_id: 1}
-        for pass_ in (0, 1):
+        for pass_ in range(self.MAX_PER_DOC):
             for s in ranked:
                 if len(groups) >= self.MAX_LINES - 1 or s.prob < keep:
                     break

@@ -242,6 +242,10 @@ def test_qualifiers_and_named_entities() -> None:
                                 ("Lisbon",)))
     assert any(p.search("Part-time learners in lisbon") for p in quals)
     assert any(p.search("a junior role") for p in quals)
+    # typed plain, written possessive: "masters" is "a Master's"
+    quals = qualifiers(Question("are widget masters worth it", "", "degree", ()))
+    assert any(p.search("a Master's helps") for p in quals)
+    assert not any(p.search("a PhD helps") for p in quals)
     # named places and employers are specifics however they are typed
     assert "meta" in specific_terms("what does meta pay")
     assert "zurich" in specific_terms("widget jobs zurich?")
