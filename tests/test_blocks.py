@@ -235,6 +235,8 @@ def test_abbreviations_are_spelled_out_for_search_only() -> None:
     # a long form already typed is not added twice; words that merely contain one are kept
     assert expand_abbreviations("deep learning vs dl") == "deep learning vs dl"
     assert expand_abbreviations("strl and dlx") == "strl and dlx"
+    assert expand_abbreviations("pca before an svm?") == (
+        "pca before an svm? (principal component analysis support vector machine)")
 
 
 def test_qualifiers_and_named_entities() -> None:
