@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag import sparse
-from rag.blocks import Block, Piece, block_id, heading_id, piece_id
+from rag.blocks import Block, Piece, block_id, heading_id, piece_id, table_columns
 from rag.intent import TOOLS, Intent, unit_matches
 from rag.store import Hit, Store, hit_order
 from rag.text import is_sub_item
@@ -885,7 +885,11 @@ class _Composer:
         parts = []
         for s in group:
             quote = " ".join(s.text.split())
-            parts.append(f"{quote} {self.cite(s.block, s.piece.start, s.piece.end, s.prob)}")
+            # a table cell says which column it is in, as our label ("PyTorch: ...")
+            column = table_columns(s.block).get(s.piece.start)
+            label = f"{column}: " if column else ""
+            parts.append(
+                f"{label}{quote} {self.cite(s.block, s.piece.start, s.piece.end, s.prob)}")
         text = " ".join(parts)
         return f"{self.meta(group[0].block).source}: {text}" if attribute else text
 

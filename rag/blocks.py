@@ -310,6 +310,32 @@ def document_blocks(doc_id: str, text: str, sections: Sequence[Any], title: str 
     return out
 
 
+def table_columns(b: Block) -> dict[int, str]:
+    """Piece start -> the column its cell is in, for a table whose header names its columns
+    one word each ("Feature TensorFlow PyTorch": the block's first line, or its heading
+    where the parser read that short line as one) and whose
+    every row holds one sentence per value column after the row's name ("Debugging Uses a
+    static graph... Employs a dynamic graph..."). The canonical text keeps a table as lines
+    with no cell boundaries; this is the one layout where each cell's column can be told
+    without guessing, and without it a comparison quotes a cell and never says which
+    side it is about. Any other table: {}."""
+    pieces = list(b.pieces)
+    header = b.heading  # a plain-text guide's short header line is read as a heading
+    if pieces and pieces[0].role == "row":
+        header = b.quote(pieces[0].start, pieces[0].end)
+        pieces = pieces[1:]
+    names = header.split()
+    if b.kind != "table" or len(names) < 3 or any(p.role != "text" for p in pieces):
+        return {}
+    columns = names[1:]
+    rows: dict[int, list[Piece]] = {}
+    for p in pieces:
+        rows.setdefault(b.text.count("\n", 0, p.start - b.start), []).append(p)
+    if len(rows) < 2 or any(len(r) != len(columns) for r in rows.values()):
+        return {}
+    return {p.start: columns[j] for r in rows.values() for j, p in enumerate(r)}
+
+
 def blocks_in(blocks: Sequence[Block], start: int, end: int) -> list[Block]:
     """The blocks overlapping text[start:end]."""
     return [b for b in blocks if b.start < end and start < b.end]

@@ -29,7 +29,7 @@ from rag.answer import (
     question_shape,
     specific_terms,
 )
-from rag.blocks import Block, document_blocks
+from rag.blocks import Block, document_blocks, table_columns
 from rag.calibrate import offtopic_stats
 from rag.chat import CareerBot
 from rag.store import Hit
@@ -441,3 +441,21 @@ def test_a_nested_list_names_sub_items_under_their_item() -> None:
                         "Tooth gauge [4]) and Oil can [5].")
     assert [c.quote for c in a.citations[:5]] == [
         "Calipers", "Gauges", "Pitch gauge", "Tooth gauge", "Oil can"]
+
+
+def test_a_table_cell_says_which_column_it_is_in() -> None:
+    talk = ("# T\n\n## Gears or springs\n\nFeature Gears Springs\n"
+            "Upkeep Needs fresh oil every single week. Needs nothing at all, ever.\n"
+            "Noise Clatters loudly under a heavy load. Stays silent the whole time.\n\n"
+            "Stage Focus Outcome\nEarly Learn the parts. Build a clock.\n")
+    _, blocks = _blocks(talk)
+    table = next(b for b in blocks if b.text.startswith("Feature Gears Springs"))
+    assert sorted(table_columns(table).values()) == ["Gears", "Gears", "Springs", "Springs"]
+    scored = _scored(talk, lambda t: 0.9 if "silent" in t else 0.5 if "Clatters" in t else 0.1)
+    a = _compose("are gears or springs quieter", scored)
+    assert a.direct == ("Gears: Noise Clatters loudly under a heavy load. [1] "
+                        "Springs: Stays silent the whole time. [2]")
+    assert [c.quote for c in a.citations[:2]] == [
+        "Noise Clatters loudly under a heavy load.", "Stays silent the whole time."]
+    # a header naming other columns than each row's cells: no column is guessed
+    assert all(table_columns(b) == {} for b in blocks if b is not table)
