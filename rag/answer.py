@@ -128,12 +128,12 @@ def question_shape(text: str) -> str:
 def _list_cues() -> tuple[re.Pattern[str], re.Pattern[str]]:
     nouns = pattern("list_nouns").pattern
     return (
-        # "which python libs...", "what are the steps..."
+        # "which widget tools...", "what are the steps..."
         re.compile(rf"\b(what|which)\b[^?.]{{0,40}}\b({nouns})\b", re.IGNORECASE),
-        # a question typed as a noun phrase: "llm concepts to learn first?", "biggest
-        # mistakes?" (not one that opens with a question word or a verb: "is", "do"...)
+        # a question typed as a noun phrase: "gear skills for a widget job?", "top widget
+        # pitfalls?" (not one that opens with a question word or a verb: "is", "do"...)
         re.compile(rf"^(?!\s*(?:what|which|who|whom|whose|why|when|where|how|{_AUX})\b)"
-                   rf"(?![^?]*\b(?:or|vs)\b)"  # "projects or certs?" weighs two up
+                   rf"(?![^?]*\b(?:or|vs)\b)"  # "gears or springs?" weighs two up
                    rf"\s*(?:[\w'’-]+\s+){{0,3}}({nouns})\b", re.IGNORECASE),
     )
 
