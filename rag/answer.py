@@ -762,7 +762,7 @@ class ExtractiveAnswerer:
             t = aliases().get(t, t)
             if any(c.isdigit() for c in t) and not _YEAR.fullmatch(t):
                 continue  # "120k+", "9-5": a figure or a schedule, not a topic; a year is
-            if not self.coverage.covers(t):
+            if not any(self.coverage.covers(f) for f in word_forms(t)):
                 missing.append(term)
                 continue
             if t.isdigit() or (term.islower() and not _is_name(term)):
@@ -774,6 +774,14 @@ class ExtractiveAnswerer:
             if not relevant:
                 missing.append(term)
         return missing
+
+
+def word_forms(term: str) -> list[str]:
+    """A term with its plural or singular: a question's "TB" is the guides' "TBs"."""
+    forms = [term, f"{term}s"]
+    if len(term) > 3 and term.endswith("s") and not term.endswith("ss"):
+        forms.append(term[:-1])
+    return forms
 
 
 def _contrasted(term: str, text: str) -> bool:

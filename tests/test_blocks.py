@@ -459,3 +459,20 @@ def test_a_table_cell_says_which_column_it_is_in() -> None:
         "Noise Clatters loudly under a heavy load.", "Stays silent the whole time."]
     # a header naming other columns than each row's cells: no column is guessed
     assert all(table_columns(b) == {} for b in blocks if b is not table)
+
+
+def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
+    talk = "# T\n\n## Data\n\nSome gear logs run to many GBs of readings a day.\n"
+    scored = _scored(talk, lambda t: 0.9)
+
+    class Words:
+        def covers(self, term: str) -> bool:
+            return term in {"gbs", "gear", "logs"}
+
+    answerer = ExtractiveAnswerer(None, {}, Words())  # type: ignore[arg-type]
+
+    def uncovered(text: str, specifics: tuple[str, ...]) -> list[str]:
+        return answerer._uncovered(Question(text, text, "other", specifics), scored)
+
+    assert uncovered("my logs are a few GB, now what", ("GB",)) == []
+    assert uncovered("my logs are in TB, now what", ("TB",)) == ["TB"]
