@@ -131,15 +131,12 @@ def _list_cues() -> tuple[re.Pattern[str], re.Pattern[str]]:
         # "which widget tools...", "what are the steps..."
         re.compile(rf"\b(what|which)\b[^?.]{{0,40}}\b({nouns})\b", re.IGNORECASE),
         # a question typed as a noun phrase: "gear skills for a widget job?", "top widget
-        # pitfalls?" (not one that opens with a question word or a verb: "is", "do"...)
-        re.compile(rf"^(?!\s*(?:what|which|who|whom|whose|why|when|where|how|{_AUX})\b)"
-                   rf"(?![^?]*\b(?:or|vs)\b)"  # "gears or springs?" weighs two up
+        # pitfalls?" (not one that opens with a question word)
+        # (one that opens with a verb, "is", "do"..., is a yes/no question, tested first)
+        re.compile(r"^(?!\s*(?:what|which|who|whom|whose|why|when|where|how)\b)"
+                   r"(?![^?]*\b(?:or|vs)\b)"  # "gears or springs?" weighs two up
                    rf"\s*(?:[\w'’-]+\s+){{0,3}}({nouns})\b", re.IGNORECASE),
     )
-
-
-_AUX = ("do|does|did|is|are|was|were|can|could|should|will|would|am|must|need|have|has|"
-        "shall")
 
 
 def _asks_for_list(text: str) -> bool:
@@ -235,9 +232,8 @@ def qualifiers(q: Question, cases_only: bool = False) -> list[re.Pattern[str]]:
     out = []
     for t in dict.fromkeys(x.lower() for x in terms):
         words_ = re.split(r"[\s-]+", _norm(t))
-        if len(words_[-1]) >= 5 and words_[-1].endswith("s") and not words_[-1].endswith("ss"):
-            # typed plain, written possessive or singular: "masters" is "a Master's"
-            words_[-1] = words_[-1][:-1]
+        # typed plain, written possessive or singular: "masters" is "a Master's"
+        words_[-1] = _singular(words_[-1])
         alt = {"[\\s-]*".join(re.escape(w) for w in words_), re.escape(aliases().get(t, t))}
         out.append(re.compile(rf"(?<!\w)(?:{'|'.join(sorted(alt, key=len, reverse=True))})"
                               r"(?:s|'s|’s)?\b", re.IGNORECASE))
@@ -776,12 +772,15 @@ class ExtractiveAnswerer:
         return missing
 
 
+def _singular(word: str) -> str:
+    """A plain plural's singular ("masters" -> "master"); any other word as it is."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") \
+        else word
+
+
 def word_forms(term: str) -> list[str]:
-    """A term with its plural or singular: a question's "TB" is the guides' "TBs"."""
-    forms = [term, f"{term}s"]
-    if len(term) > 3 and term.endswith("s") and not term.endswith("ss"):
-        forms.append(term[:-1])
-    return forms
+    """A term with its plural and singular: a question's "TB" is the guides' "TBs"."""
+    return list(dict.fromkeys([term, f"{term}s", _singular(term)]))
 
 
 def _contrasted(term: str, text: str) -> bool:
