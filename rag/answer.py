@@ -389,12 +389,12 @@ def candidate_blocks(hits: Sequence[Hit]) -> list[tuple[Block, int]]:
     ties in an order that can change from one process to the next (two chunks each first
     in one of the fused lists score the same), and the rank is a strong feature, so the
     same question would otherwise get another answer after a restart."""
-    def score(h: Hit) -> float:
-        return -hit_order(h.score, h.chunk_id)[0]
+    def key(h: Hit) -> tuple[float, str]:
+        return hit_order(h.score, h.chunk_id)
 
     out: dict[tuple[str, int], tuple[Block, int]] = {}
-    for h in sorted(hits, key=lambda h: hit_order(h.score, h.chunk_id)):
-        rank = sum(score(o) > score(h) for o in hits)
+    for h in sorted(hits, key=key):
+        rank = sum(key(o)[0] < key(h)[0] for o in hits)  # better scores; ties share a rank
         for b in h.blocks:
             if b.key not in out:
                 out[b.key] = (b, rank)
@@ -408,7 +408,7 @@ class ExtractiveAnswerer:
     MAX_WORDS = 120  # support stops once the answer is this long
     MAX_SUPPORT = 2  # supporting lines read on from the first line's block
     MAX_LINES = 6  # lines in an answer, the first included
-    MAX_PER_DOC = 2  # supporting lines from one guide, besides the first line's block
+    MAX_PER_DOC = 2  # lines from one guide among the best of the rest (the first counts)
     MIN_WORDS = 30  # a first line shorter than this is read on in its block
 
     def __init__(self, store: Store, docs: dict[str, DocMeta], coverage: Coverage,
@@ -913,12 +913,12 @@ class _Composer:
                 last = " ".join(b.quote(a, e).split())
                 parts.append(f"{last} {self.cite(b, a, e, 1.0)}")
             named.append(parts[0] + (f" ({_and(parts[1:])})" if subs else ""))
-            if subs:
-                last = ")"
         more = f" (the first {len(named)} of {len(groups)})" if len(groups) > len(named) else ""
         noun = _number(noun, len(groups))
-        # no full stop of ours after an item that has its own ("...hell." [3])
-        end = "" if _SENTENCE_END.search(last) and last != ")" else "."
+        # no full stop of ours after an item that has its own ("...hell." [3]); a closing
+        # bracket of ours gets one
+        own_end = not groups[: len(named)][-1][1] and _SENTENCE_END.search(last)
+        end = "" if own_end else "."
         return f"{self.meta(b).source} lists {len(groups)} {noun}{more}: {_and(named)}{end}"
 
 

@@ -313,19 +313,21 @@ def document_blocks(doc_id: str, text: str, sections: Sequence[Any], title: str 
 def table_columns(b: Block) -> dict[int, str]:
     """Piece start -> the column its cell is in, for a table whose header names its columns
     one word each ("Feature TensorFlow PyTorch": the block's first line, or its heading
-    where the parser read that short line as one) and whose
-    every row holds one sentence per value column after the row's name ("Debugging Uses a
-    static graph... Employs a dynamic graph..."). The canonical text keeps a table as lines
-    with no cell boundaries; this is the one layout where each cell's column can be told
-    without guessing, and without it a comparison quotes a cell and never says which
-    side it is about. Any other table: {}."""
+    where the parser read that short line as one) and whose every row holds one sentence
+    per value column after the row's name ("Debugging Uses a static graph... Employs a
+    dynamic graph..."). The canonical text keeps a table as lines with no cell boundaries;
+    this is the one layout where each cell's column can be told without guessing, and
+    without it a comparison quotes a cell and never says which side it is about. Any
+    other block: {}."""
+    if b.kind != "table":
+        return {}
     pieces = list(b.pieces)
     header = b.heading  # a plain-text guide's short header line is read as a heading
     if pieces and pieces[0].role == "row":
         header = b.quote(pieces[0].start, pieces[0].end)
         pieces = pieces[1:]
     names = header.split()
-    if b.kind != "table" or len(names) < 3 or any(p.role != "text" for p in pieces):
+    if len(names) < 3 or any(p.role != "text" for p in pieces):
         return {}
     columns = names[1:]
     rows: dict[int, list[Piece]] = {}

@@ -447,7 +447,8 @@ def test_a_table_cell_says_which_column_it_is_in() -> None:
     talk = ("# T\n\n## Gears or springs\n\nFeature Gears Springs\n"
             "Upkeep Needs fresh oil every single week. Needs nothing at all, ever.\n"
             "Noise Clatters loudly under a heavy load. Stays silent the whole time.\n\n"
-            "Stage Focus Outcome\nEarly Learn the parts. Build a clock.\n")
+            "Stage Focus Outcome\nEarly Learn the parts. Build a clock. Sell it.\n"
+            "Late Teach the others.\n")
     _, blocks = _blocks(talk)
     table = next(b for b in blocks if b.text.startswith("Feature Gears Springs"))
     assert sorted(table_columns(table).values()) == ["Gears", "Gears", "Springs", "Springs"]
