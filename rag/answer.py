@@ -590,7 +590,8 @@ class ExtractiveAnswerer:
                 used.update((x.block.doc_id, x.piece.start) for x in group)
             return bool(group)
 
-        listed = self._list_block(ranked) if shape == "list" else None
+        listed = self._list_block(ranked) if shape == "list" else \
+            _spread_list(q, ranked, self.model.lead) if shape == "other" else None
         opening = self._first(shape, q, ranked, keep) if listed is None else None
         intro: Block | None = None
         if opening is not None and (shape == "list" or (
@@ -619,7 +620,8 @@ class ExtractiveAnswerer:
             # would mislead; the best block's sentences answer instead.
             listed = None
         if listed is not None:
-            direct = composer.list_line(listed, own or "points", self.MAX_ITEMS)
+            direct = composer.list_line(listed, own or "points", self.MAX_ITEMS,
+                                        lead=shape != "list")
             used.update((listed.doc_id, p.start) for item, subs in
                         nested_items(listed)[: self.MAX_ITEMS] for p in (item, *subs))
             anchor, after, item = listed, -1, -1
@@ -900,11 +902,20 @@ class _Composer:
         text = " ".join(parts)
         return f"{self.meta(group[0].block).source}: {text}" if attribute else text
 
-    def list_line(self, b: Block, noun: str, limit: int) -> str:
+    def list_line(self, b: Block, noun: str, limit: int, lead: bool = False) -> str:
         """`<Guide> lists <n> <things>: <item> [1], <item> [2] and <item> [3].` An item
         with a list nested in it names its sub-items after it, in brackets: "Metrics [4]
-        (Precision [5] and Recall [6])"; <n> counts the items, not the sub-items."""
+        (Precision [5] and Recall [6])"; <n> counts the items, not the sub-items.
+
+        With `lead`, a list that has a lead-in is introduced by it, quoted, instead of by
+        our count: "A Machine Learning Engineer is a software engineer who spends most of
+        their time: [1] Building ML/AI features [2] and ...". That is for a question that
+        did not ask for a list: the guide's own lead-in says what the items answer."""
         groups = nested_items(b)
+        leads = [p for p in b.pieces if p.role == "lead"] if lead else []
+        # the lead-in cited first: citations are numbered in the order they are written
+        intro = " ".join(f"{' '.join(b.quote(p.start, p.end).split())} "
+                         f"{self.cite(b, p.start, p.end, 1.0)}" for p in leads)
         named, last = [], ""
         for item, subs in groups[:limit]:
             parts = []
@@ -914,12 +925,37 @@ class _Composer:
                 parts.append(f"{last} {self.cite(b, a, e, 1.0)}")
             named.append(parts[0] + (f" ({_and(parts[1:])})" if subs else ""))
         more = f" (the first {len(named)} of {len(groups)})" if len(groups) > len(named) else ""
-        noun = _number(noun, len(groups))
         # no full stop of ours after an item that has its own ("...hell." [3]); a closing
         # bracket of ours gets one
         own_end = not groups[: len(named)][-1][1] and _SENTENCE_END.search(last)
         end = "" if own_end else "."
+        if intro:
+            return f"{intro} {_and(named)}{more}{'.' if more else end}"
+        noun = _number(noun, len(groups))
         return f"{self.meta(b).source} lists {len(groups)} {noun}{more}: {_and(named)}{end}"
+
+
+def _spread_list(q: Question, ranked: list[Scored], lead: float) -> Block | None:
+    """The list that answers a question not typed as a list one ("what do beginners
+    usually get wrong"): the best block, when it is a list, the best piece is in one of
+    its items, and the pieces within `lead` of the best lie in two items or more. The
+    answer is then the list, not its best item's sentences alone: no one item is what was
+    asked. Never when the question names one of the items ("what is transfer learning",
+    asked of a list of techniques): that item is what was asked about."""
+    best = ranked[0]
+    b = best.block
+    if len(b.items) < 2 or best.piece.item < 0:
+        return None
+    near = best.prob * lead
+    items = {s.piece.item for s in ranked if s.block is b and s.prob >= near and s.piece.item >= 0}
+    if len(items) < 2:
+        return None
+    asked = set(sparse.terms(q.search_text)) | set(sparse.terms(q.text))
+    for p in b.items:
+        name = set(sparse.terms(b.quote(*(p.label or (p.start, p.end)))))
+        if name and name <= asked:
+            return None
+    return b
 
 
 def nested_items(b: Block) -> list[tuple[Piece, list[Piece]]]:

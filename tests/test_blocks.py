@@ -477,3 +477,24 @@ def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
 
     assert uncovered("my logs are a few GB, now what", ("GB",)) == []
     assert uncovered("my logs are in TB, now what", ("TB",)) == ["TB"]
+
+
+def test_a_list_whose_best_pieces_lie_in_several_items_answers_as_a_whole() -> None:
+    talk = ("# T\n\n## Widget slip-ups\n\nHere are the slip-ups new widget makers make:\n\n"
+            "1. Forgetting the oil. Dry gears grind down in a week.\n"
+            "2. Winding springs too tight. Tight springs snap.\n"
+            "3. Skipping the gauge check. Nobody notices until it fails.\n")
+
+    def direct(question: str, best: tuple[str, ...]) -> str:
+        scored = _scored(talk, lambda t: 0.9 if t.startswith(best) else 0.2)
+        return _compose(question, scored).direct
+
+    # no one item is the answer: the list is, introduced by the guide's own lead-in
+    assert direct("where do new widget makers go wrong", ("Dry", "Tight")) == (
+        "Here are the slip-ups new widget makers make: [1] Forgetting the oil. [2], "
+        "Winding springs too tight. [3] and Skipping the gauge check. [4]")
+    # one item scores best by far: its sentences answer
+    assert direct("what happens to dry gears", ("Dry",)).startswith("Dry gears grind")
+    # the question names an item: that item is what it asks about, not the list
+    assert direct("why is forgetting the oil bad", ("Dry", "Tight")).startswith(
+        "Dry gears grind")
