@@ -244,6 +244,17 @@ def _qualified(quals: Sequence[re.Pattern[str]], text: str) -> float:
     return sum(bool(p.search(text)) for p in quals) / len(quals) if quals else 0.0
 
 
+def _other_case(quals: Sequence[re.Pattern[str]], text: str) -> bool:
+    """Whether `text` is about another case than the question's: it names a qualifier of
+    the field ("a Master's", "senior") that the question did not ask, and none that it did
+    ("do I need a PhD" and "a Master's can be a significant advantage"). Only the piece
+    is read, not its heading: a heading often names every case ("Masters or PhD?")."""
+    if not quals or _qualified(quals, text):
+        return False
+    return any(not any(p.fullmatch(m.group(0)) for p in quals)
+               for m in pattern("qualifiers").finditer(text))
+
+
 def _shape_cue(shape: str, intent: str, p: Piece, text: str) -> bool:
     """Whether a piece has what the question's shape asks for: a verdict for a yes/no
     question, a comparative for a comparison, a figure for a figure question, an item for
@@ -294,7 +305,7 @@ FEATURES = (
     # where the piece stands: first block under its heading, first piece, position, chunk rank
     "block_first", "piece_first", "position", "rank", "heading_first", "heading_question_first",
     # what it carries: the kind's cue, the shape's cue, the question's specifics/qualifiers
-    "cue", "shape_cue", "specifics", "qualifiers",
+    "cue", "shape_cue", "specifics", "qualifiers", "other_case",
     # what it is
     "role_question", "role_lead", "role_item", "role_detail", "role_row", "words", "short",
 )
@@ -505,6 +516,7 @@ class ExtractiveAnswerer:
                     "specifics": (sum(bool(x.search(f"{b.section}\n{t}")) for x in specifics)
                                   / len(specifics)) if specifics else 0.0,
                     "qualifiers": _qualified(quals, f"{b.section}\n{t}"),
+                    "other_case": float(_other_case(quals, t)),
                     "role_question": float(p.role == "question"),
                     "role_lead": float(p.role == "lead"), "role_item": float(p.role == "item"),
                     "role_detail": float(p.role == "detail"), "role_row": float(p.role == "row"),

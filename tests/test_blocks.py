@@ -22,6 +22,7 @@ from rag.answer import (
     Scored,
     _named_list,
     _number,
+    _other_case,
     _read_on,
     answer_shape,
     candidate_blocks,
@@ -498,3 +499,15 @@ def test_a_list_whose_best_pieces_lie_in_several_items_answers_as_a_whole() -> N
     # the question names an item: that item is what it asks about, not the list
     assert direct("why is forgetting the oil bad", ("Dry", "Tight")).startswith(
         "Dry gears grind")
+
+
+def test_a_piece_about_another_case_than_the_one_asked_is_marked() -> None:
+    quals = qualifiers(Question("do widget makers need a phd", "", "degree", ()))
+    assert _other_case(quals, "A Master's helps widget makers at big firms.")
+    assert not _other_case(quals, "A PhD matters only for widget research.")
+    assert not _other_case(quals, "Most widget teams care about what you have built.")
+    # a piece naming the case asked and another is about the case asked too
+    assert not _other_case(quals, "A PhD is rarer than a master's among widget makers.")
+    # a question with no case of its own has no other case
+    assert not _other_case(qualifiers(Question("do widget makers need a degree", "",
+                                               "degree", ())), "A Master's helps.")
