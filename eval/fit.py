@@ -10,9 +10,10 @@
    so near-duplicate questions never sit on both sides of a fold.
 2. On the dev split (never the test split), the thresholds are chosen by grid search over
    the whole answer metric: `keep` (how close to the best piece a supporting piece must
-   score) and `lead` (the first line's), then `offtopic_z` (how far above the off-topic
-   probes a question must be) and `unknown_z` (the same for a question made mostly of
-   words the guides never use).
+   score) and `lead` (the first line's), then `contend` (how close a block's best piece
+   must come to the best piece for the block to be weighed for the first line), then
+   `offtopic_z` (how far above the off-topic probes a question must be) and `unknown_z`
+   (the same for a question made mostly of words the guides never use).
 
 The test split is not read here.
 """
@@ -43,6 +44,7 @@ from rag.settings import Settings
 Z_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 KEEP_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 LEAD_GRID = (0.3, 0.5, 0.7, 0.85, 1.0)
+CONTEND_GRID = (0.5, 0.7, 0.85, 1.0)
 UNKNOWN_GRID = (1.0, 2.0, 3.0, 4.0)
 
 
@@ -97,7 +99,7 @@ def objective(overall: dict[str, Any], unanswerable_share: float) -> float:
 
 def _with(model: AnswerModel, choice: dict[str, float]) -> AnswerModel:
     return replace(model, offtopic_z=choice["offtopic_z"], unknown_z=choice["unknown_z"],
-                   keep=choice["keep"], lead=choice["lead"])
+                   keep=choice["keep"], lead=choice["lead"], contend=choice["contend"])
 
 
 def _best(choices: list[dict[str, float]], score: Any, middle_of: tuple[str, ...] = ()
@@ -185,9 +187,11 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
             return objective(overall, share), overall
 
         levels = {"offtopic_z": shipped.offtopic_z, "unknown_z": shipped.unknown_z}
-        shape, _ = _best([{**levels, "keep": k, "lead": le} for k in KEEP_GRID
-                          for le in LEAD_GRID], score)
-        composed = {"keep": shape["keep"], "lead": shape["lead"]}
+        shape, _ = _best([{**levels, "keep": k, "lead": le, "contend": shipped.contend}
+                          for k in KEEP_GRID for le in LEAD_GRID], score)
+        # then which blocks contend for the first line, with keep and lead held
+        shape, _ = _best([{**shape, "contend": c} for c in CONTEND_GRID], score)
+        composed = {"keep": shape["keep"], "lead": shape["lead"], "contend": shape["contend"]}
         choice, overall = _best([{**composed, "offtopic_z": z, "unknown_z": u}
                                  for z in Z_GRID for u in UNKNOWN_GRID if u >= z], score,
                                 middle_of=("offtopic_z", "unknown_z"))

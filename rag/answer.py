@@ -329,6 +329,9 @@ class AnswerModel:
     unknown_z: float = 3.0
     keep: float = 0.5
     lead: float = 0.7  # the first line: the earliest piece of the best block within this
+    # the blocks that contend for the first line: those whose best piece is within this
+    # share of the best piece's probability (1.0: only the best piece's block)
+    contend: float = 1.0
     info: dict[str, Any] = field(default_factory=dict)
 
     def prob(self, x: Sequence[float]) -> float:
@@ -346,14 +349,15 @@ class AnswerModel:
         return cls(tuple(d["weights"]), float(d["intercept"]), tuple(d["mean"]),
                    tuple(d["scale"]), float(d.get("offtopic_z", 2.0)),
                    float(d.get("unknown_z", 3.0)), float(d.get("keep", 0.5)),
-                   float(d.get("lead", 0.7)), dict(d.get("info", {})))
+                   float(d.get("lead", 0.7)), float(d.get("contend", 1.0)),
+                   dict(d.get("info", {})))
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps({
             "features": list(FEATURES), "weights": list(self.weights),
             "intercept": self.intercept, "mean": list(self.mean), "scale": list(self.scale),
             "offtopic_z": self.offtopic_z, "unknown_z": self.unknown_z, "keep": self.keep,
-            "lead": self.lead,
+            "lead": self.lead, "contend": self.contend,
             "info": self.info,
         }, indent=1) + "\n", encoding="utf-8")
 
@@ -421,6 +425,9 @@ class ExtractiveAnswerer:
     MAX_LINES = 6  # lines in an answer, the first included
     MAX_PER_DOC = 2  # lines from one guide among the best of the rest (the first counts)
     MIN_WORDS = 30  # a first line shorter than this is read on in its block
+    # A block's chance of holding the answer is read from its best few pieces: a sentence
+    # with the one before and after it, as a first line reads (more lets length win).
+    TOP_PIECES = 3
 
     def __init__(self, store: Store, docs: dict[str, DocMeta], coverage: Coverage,
                  model: AnswerModel | None = None, offtopic: tuple[float, float] | None = None
@@ -602,9 +609,10 @@ class ExtractiveAnswerer:
                 used.update((x.block.doc_id, x.piece.start) for x in group)
             return bool(group)
 
-        listed = self._list_block(ranked) if shape == "list" else \
-            _spread_list(q, ranked, self.model.lead) if shape == "other" else None
-        opening = self._first(shape, q, ranked, keep) if listed is None else None
+        by_block = self._by_block(ranked)
+        listed = self._list_block(by_block[0], ranked) if shape == "list" else \
+            _spread_list(q, by_block, self.model.lead) if shape == "other" else None
+        opening = self._first(shape, q, by_block, keep) if listed is None else None
         intro: Block | None = None
         if opening is not None and (shape == "list" or (
                 shape == "other" and pattern("open_question").search(q.text))):
@@ -612,7 +620,7 @@ class ExtractiveAnswerer:
             listed = _introduced_list(intro, scored)
 
         def first_line() -> list[Scored]:
-            start = opening or self._first(shape, q, ranked, keep)
+            start = opening or self._first(shape, q, by_block, keep)
             return _read_on(_with_context(start, scored), scored, self.MIN_WORDS,
                             qualifiers(q, cases_only=True) if shape == "figure" else ())
 
@@ -697,15 +705,37 @@ class ExtractiveAnswerer:
         return Answer("\n".join(lines), composer.cites, q.intent, abstained=False,
                       direct=direct)
 
-    def _list_block(self, ranked: list[Scored]) -> Block | None:
+    def _by_block(self, ranked: list[Scored]) -> list[Scored]:
+        """The pieces in the order the first line is chosen in: block by block, the block
+        most likely to hold the answer first (`block_probs` over its `TOP_PIECES` best),
+        among the blocks whose best piece scores within `AnswerModel.contend` of the best
+        piece; the rest after them; within a block, by probability.
+
+        A block with several good pieces is a passage on the question ("why calculus":
+        the section on calculus); a block with one slightly better sentence is often a
+        passing mention in another topic's text. Only the best few pieces count, so a long
+        block does not win on its length; and a block far below the best piece does not
+        contend at all. Support lines still go by each piece's own probability."""
+        if not ranked:
+            return ranked
+        held = block_probs(ranked, self.TOP_PIECES)
+        best: dict[tuple[str, int], float] = {}
+        for s in ranked:  # by probability: the first seen of a block is its best
+            best.setdefault(s.block.key, s.prob)
+        floor = ranked[0].prob * self.model.contend
+        return sorted(ranked, key=lambda s: (best[s.block.key] < floor, -held[s.block.key],
+                                             -s.prob))
+
+    def _list_block(self, best: Scored, ranked: list[Scored]) -> Block | None:
         """The list that answers a list question, if any: the best block when it is a list;
         else a list holding one of the best pieces (within `lead` of the best) under a
         heading at least as close to the question as the best block's (the same heading:
         the list continues the best block). A list that only scores near the best, under a
         heading further from the question, is a neighbouring topic's list (the mistakes to
         avoid, when the question asks what to learn): its items named as the answer would
-        mislead, and the best block's own sentences answer better."""
-        best = ranked[0]
+        mislead, and the best block's own sentences answer better.
+
+        `best`: the best piece of the best block (`_by_block`); `ranked`: by probability."""
         if len(best.block.items) >= 2:
             return best.block
         near = best.prob * self.model.lead
@@ -945,6 +975,16 @@ class _Composer:
             return f"{intro} {_and(named)}{more}{'.' if more else end}"
         noun = _number(noun, len(groups))
         return f"{self.meta(b).source} lists {len(groups)} {noun}{more}: {_and(named)}{end}"
+
+
+def block_probs(scored: Sequence[Scored], top: int) -> dict[tuple[str, int], float]:
+    """Each block's probability of holding the answer: that any of its `top` best pieces
+    does, the pieces taken as independent (1 - the product of their 1 - p)."""
+    probs: dict[tuple[str, int], list[float]] = {}
+    for s in scored:
+        probs.setdefault(s.block.key, []).append(s.prob)
+    return {key: 1.0 - math.prod(1.0 - p for p in sorted(ps, reverse=True)[:top])
+            for key, ps in probs.items()}
 
 
 def _spread_list(q: Question, ranked: list[Scored], lead: float) -> Block | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from rag.answer import (
     _read_on,
     answer_shape,
     candidate_blocks,
+    default_model,
     qualifiers,
     question_shape,
     specific_terms,
@@ -511,3 +513,32 @@ def test_a_piece_about_another_case_than_the_one_asked_is_marked() -> None:
     # a question with no case of its own has no other case
     assert not _other_case(qualifiers(Question("do widget makers need a degree", "",
                                                "degree", ())), "A Master's helps.")
+
+
+def test_the_first_line_comes_from_the_block_most_likely_to_hold_the_answer() -> None:
+    talk = ("# T\n\n## Springs\n\nSprings store energy when wound. Gears matter too, they "
+            "say. Oil keeps springs from rusting.\n\n"
+            "## Gears\n\nGears turn one motion into another. Their teeth set the ratio. "
+            "Bigger gears turn slower.\n\n"
+            "## Levers\n\nLevers move heavy loads with ease. Levers need a pivot to turn "
+            "on. Levers multiply the force you put in. Levers are older than any gear.\n")
+    probs = {"Gears matter": 0.9, "Gears turn": 0.8, "Their teeth": 0.8, "Bigger": 0.8,
+             "Levers": 0.6}
+    scored = _scored(talk, lambda t: next((p for k, p in probs.items() if t.startswith(k)),
+                                          0.1))
+
+    def direct(contend: float, without: str = "") -> str:
+        answerer = ExtractiveAnswerer(None, {}, None,  # type: ignore[arg-type]
+                                      model=replace(default_model(), contend=contend))
+        q = Question("how do gears work", "how do gears work", "other", ())
+        return answerer.compose(q, [s for s in scored if without not in s.block.section or
+                                    not without]).direct
+
+    # the passage on gears, three good sentences, beats one better passing mention
+    assert direct(0.7).startswith("Gears turn one motion into another.")
+    # with only the best piece's block contending, the passing mention leads
+    assert direct(1.0).startswith("Gears matter too")
+    # a block whose best piece is far below the best does not contend, however many good
+    # pieces it has; nearer, it does
+    assert direct(0.7, without="Gears").startswith("Gears matter too")
+    assert direct(0.5, without="Gears").startswith("Levers")
