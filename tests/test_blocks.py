@@ -542,3 +542,25 @@ def test_the_first_line_comes_from_the_block_most_likely_to_hold_the_answer() ->
     # pieces it has; nearer, it does
     assert direct(0.7, without="Gears").startswith("Gears matter too")
     assert direct(0.5, without="Gears").startswith("Levers")
+
+
+def test_support_lines_go_by_probability_not_one_per_guide_first() -> None:
+    ours = ("# T\n\n## Gears\n\nGears turn one motion into another one.\n\n"
+            "## Teeth\n\nThe number of teeth on each gear sets the ratio.\n\n"
+            "## Oil\n\nOiled gears last for many years longer.\n")
+    theirs = "# U\n\n## Misc\n\nSome widget makers also mention gears in passing.\n"
+    scored = []
+    for doc, talk in (("guide", ours), ("other", theirs)):
+        parsed = parse_bytes(talk.encode(), f"{doc}.md")
+        for b in document_blocks(doc, parsed.text, parsed.sections, parsed.title):
+            for i, p in enumerate(b.pieces):
+                t = b.quote(p.start, p.end)
+                prob = 0.9 if "motion" in t else 0.6 if "teeth" in t or "Oiled" in t else 0.2
+                scored.append(Scored(b, p, i, [0.0] * len(FEATURES), 0.0, prob))
+    a = _compose("how do gears work", scored)
+    # the first line's guide answers on in its other sections before another guide's
+    # passing mention (which would have been taken first, one line per guide)
+    quotes = [c.quote for c in a.citations]
+    assert quotes[:3] == ["Gears turn one motion into another one.",
+                          "The number of teeth on each gear sets the ratio.",
+                          "Oiled gears last for many years longer."], quotes
