@@ -41,7 +41,7 @@ from rag.blocks import Block, Piece, block_id, heading_id, piece_id, table_colum
 from rag.intent import TOOLS, Intent, unit_matches
 from rag.store import Hit, Store, hit_order
 from rag.text import is_sub_item
-from rag.vocab import DATA, aliases, pattern, vocab
+from rag.vocab import DATA, aliases, expand_abbreviations, pattern, vocab
 
 
 @dataclass(frozen=True)
@@ -639,6 +639,10 @@ class ExtractiveAnswerer:
             # to avoid, when the question wants skills): naming its items as the answer
             # would mislead; the best block's sentences answer instead.
             listed = None
+        named = _asked_item(q, listed, scored) if listed is not None and shape == "list" \
+            else None
+        if named is not None:
+            listed, opening, first = None, named, []
         if listed is not None:
             direct = composer.list_line(listed, own or "points", self.MAX_ITEMS,
                                         lead=shape != "list")
@@ -989,6 +993,27 @@ def block_probs(scored: Sequence[Scored], top: int) -> dict[tuple[str, int], flo
         probs.setdefault(s.block.key, []).append(s.prob)
     return {key: 1.0 - math.prod(1.0 - p for p in sorted(ps, reverse=True)[:top])
             for key, ps in probs.items()}
+
+
+def _asked_item(q: Question, b: Block, scored: list[Scored]) -> Scored | None:
+    """The one item of a list with sentences of its own that the question names, if any:
+    "what should I study for the coding screen", of a list of interview rounds whose first
+    is "The Technical Screen: ...". The item's sentences answer it; the names of the
+    rounds do not. A list of bare items is named whole (no item says more than its name),
+    and so is a list two or more of whose items the question names."""
+    if not any(p.role == "detail" for p in b.pieces):
+        return None
+    generic = {t for w in _GENERIC for t in sparse.terms(w)}
+    # as typed, with chat shorthand spelled out ("stats" names "Statistics"); not the
+    # search text, whose earlier turns name other things
+    asked = set(sparse.terms(expand_abbreviations(q.text))) - generic
+    names = [set(sparse.terms(b.quote(*(p.label or (p.start, p.end))))) for p in b.items]
+    # a word in several items' names names their kind ("Round"), not one of them
+    shared = {t for n in names for t in n if sum(t in m for m in names) > 1}
+    named = [p for p, n in zip(b.items, names, strict=True) if asked & (n - generic - shared)]
+    if len(named) != 1:
+        return None
+    return next((s for s in scored if s.block is b and s.piece is named[0]), None)
 
 
 def _spread_list(q: Question, ranked: list[Scored], lead: float) -> Block | None:

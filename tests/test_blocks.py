@@ -564,3 +564,21 @@ def test_support_lines_go_by_probability_not_one_per_guide_first() -> None:
     assert quotes[:3] == ["Gears turn one motion into another one.",
                           "The number of teeth on each gear sets the ratio.",
                           "Oiled gears last for many years longer."], quotes
+
+
+def test_a_list_question_naming_one_rich_item_gets_that_items_sentences() -> None:
+    talk = ("# T\n\n## Widget interviews\n\n"
+            "1. The Gear Round: a timed puzzle. Expect questions on gear ratios and teeth.\n"
+            "2. The Spring Round: a chat about tension. They ask how springs wear out.\n"
+            "3. The Oil Round: a short quiz on lubricants.\n")
+    scored = _scored(talk, lambda t: 0.9 if t.startswith("The Gear") else 0.5)
+
+    def direct(question: str) -> str:
+        return _compose(question, scored).direct
+
+    # the question names one round: its sentences say what to study, its name does not
+    assert direct("which topics for the spring round?").startswith(
+        "The Spring Round: a chat about tension.")
+    # naming none of them, or two, the list is named whole
+    assert direct("which rounds are there?").startswith("guide lists 3 points:")
+    assert direct("which topics for the spring and oil rounds?").startswith("guide lists 3")
