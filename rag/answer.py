@@ -247,7 +247,7 @@ def _qualified(quals: Sequence[re.Pattern[str]], text: str) -> float:
 def _other_case(quals: Sequence[re.Pattern[str]], text: str) -> bool:
     """Whether `text` is about another case than the question's: it names a qualifier of
     the field ("a Master's", "senior") that the question did not ask, and none that it did
-    ("do I need a PhD" and "a Master's can be a significant advantage"). Only the piece
+    (a question on a PhD, and a sentence on what a Master's is worth). Only the piece
     is read, not its heading: a heading often names every case ("Masters or PhD?")."""
     if not quals or _qualified(quals, text):
         return False
@@ -719,8 +719,8 @@ class ExtractiveAnswerer:
         among the blocks whose best piece scores within `AnswerModel.contend` of the best
         piece; the rest after them; within a block, by probability.
 
-        A block with several good pieces is a passage on the question ("why calculus":
-        the section on calculus); a block with one slightly better sentence is often a
+        A block with several good pieces is a passage on the question (a section on the
+        math topic asked about); a block with one slightly better sentence is often a
         passing mention in another topic's text. Only the best few pieces count, so a long
         block does not win on its length; and a block far below the best piece does not
         contend at all. Support lines still go by each piece's own probability."""
@@ -997,10 +997,10 @@ def block_probs(scored: Sequence[Scored], top: int) -> dict[tuple[str, int], flo
 
 def _asked_item(q: Question, b: Block, scored: list[Scored]) -> Scored | None:
     """The one item of a list with sentences of its own that the question names, if any:
-    "what should I study for the coding screen", of a list of interview rounds whose first
-    is "The Technical Screen: ...". The item's sentences answer it; the names of the
-    rounds do not. A list of bare items is named whole (no item says more than its name),
-    and so is a list two or more of whose items the question names."""
+    a question about one interview round, of a list of rounds whose items each say what
+    that round tests. The item's sentences answer it; the names of the rounds do not. A
+    list of bare items is named whole (no item says more than its name), and so is a list
+    two or more of whose items the question names."""
     if not any(p.role == "detail" for p in b.pieces):
         return None
     generic = {t for w in _GENERIC for t in sparse.terms(w)}
@@ -1017,12 +1017,12 @@ def _asked_item(q: Question, b: Block, scored: list[Scored]) -> Scored | None:
 
 
 def _spread_list(q: Question, ranked: list[Scored], lead: float) -> Block | None:
-    """The list that answers a question not typed as a list one ("what do beginners
-    usually get wrong"): the best block, when it is a list, the best piece is in one of
-    its items, and the pieces within `lead` of the best lie in two items or more. The
-    answer is then the list, not its best item's sentences alone: no one item is what was
-    asked. Never when the question names one of the items ("what is transfer learning",
-    asked of a list of techniques): that item is what was asked about."""
+    """The list that answers a question not typed as a list one (where people go wrong,
+    asked of a guide's list of pitfalls): the best block, when it is a list, the best
+    piece is in one of its items, and the pieces within `lead` of the best lie in two items
+    or more. The answer is then the list, not its best item's sentences alone: no one item
+    is what was asked. Never when the question names one of the items (a definition of one
+    technique, asked of a list of techniques): that item is what was asked about."""
     best = ranked[0]
     b = best.block
     if len(b.items) < 2 or best.piece.item < 0:
