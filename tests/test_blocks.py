@@ -527,10 +527,10 @@ def test_the_first_line_comes_from_the_block_most_likely_to_hold_the_answer() ->
     scored = _scored(talk, lambda t: next((p for k, p in probs.items() if t.startswith(k)),
                                           0.1))
 
-    def direct(contend: float, without: str = "") -> str:
+    def direct(contend: float, without: str = "", asked: str = "how do gears work") -> str:
         answerer = ExtractiveAnswerer(None, {}, None,  # type: ignore[arg-type]
                                       model=replace(default_model(), contend=contend))
-        q = Question("how do gears work", "how do gears work", "other", ())
+        q = Question(asked, asked, "other", ())
         return answerer.compose(q, [s for s in scored if without not in s.block.section or
                                     not without]).direct
 
@@ -542,6 +542,8 @@ def test_the_first_line_comes_from_the_block_most_likely_to_hold_the_answer() ->
     # pieces it has; nearer, it does
     assert direct(0.7, without="Gears").startswith("Gears matter too")
     assert direct(0.5, without="Gears").startswith("Levers")
+    # a yes/no question's verdict is one sentence: the best piece leads, wherever it is
+    assert direct(0.7, asked="do gears matter at all").startswith("Gears matter too")
 
 
 def test_support_lines_go_by_probability_not_one_per_guide_first() -> None:
