@@ -1007,11 +1007,11 @@ def _asked_item(q: Question, b: Block, scored: list[Scored]) -> Scored | None:
     two or more of whose items the question names."""
     if not any(p.role == "detail" for p in b.pieces):
         return None
-    generic = {t for w in _GENERIC for t in sparse.terms(w)}
+    generic = _generic_terms()
     # as typed, with chat shorthand spelled out ("stats" names "Statistics"); not the
     # search text, whose earlier turns name other things
     asked = set(sparse.terms(expand_abbreviations(q.text))) - generic
-    names = [set(sparse.terms(b.quote(*(p.label or (p.start, p.end))))) for p in b.items]
+    names = _item_names(b)
     # a word in several items' names names their kind ("Round"), not one of them
     shared = {t for n in names for t in n if sum(t in m for m in names) > 1}
     named = [p for p, n in zip(b.items, names, strict=True) if asked & (n - generic - shared)]
@@ -1036,11 +1036,19 @@ def _spread_list(q: Question, ranked: list[Scored], lead: float) -> Block | None
     if len(items) < 2:
         return None
     asked = set(sparse.terms(q.search_text)) | set(sparse.terms(q.text))
-    for p in b.items:
-        name = set(sparse.terms(b.quote(*(p.label or (p.start, p.end)))))
-        if name and name <= asked:
-            return None
+    if any(name and name <= asked for name in _item_names(b)):
+        return None
     return b
+
+
+def _item_names(b: Block) -> list[set[str]]:
+    """The terms of each item's name (its label, else the whole item), in item order."""
+    return [set(sparse.terms(b.quote(*(p.label or (p.start, p.end))))) for p in b.items]
+
+
+@cache
+def _generic_terms() -> frozenset[str]:
+    return frozenset(t for w in _GENERIC for t in sparse.terms(w))
 
 
 def nested_items(b: Block) -> list[tuple[Piece, list[Piece]]]:
