@@ -611,8 +611,8 @@ class ExtractiveAnswerer:
 
         # A yes/no answer is one verdict sentence: how much else its block says does not
         # tell where the verdict is, so its first line goes by the best piece alone
-        # (train, 591 questions: direct 0.630 this way against 0.621; dev 0.604 against
-        # 0.608; decided after the test run of 4dca798, whose yes/no questions agreed).
+        # (train, 591 questions: direct +0.009 this way; dev -0.005; decided after the
+        # test run of 4dca798, whose yes/no questions agreed).
         by_block = ranked if shape == "yesno" else self._by_block(ranked)
         listed = self._list_block(by_block[0], ranked) if shape == "list" else \
             _spread_list(q, by_block, self.model.lead) if shape == "other" else None
@@ -634,7 +634,7 @@ class ExtractiveAnswerer:
             # One bare item of a list of bare items ("F1-score" of a list of metrics) answers
             # less than the list does: the list is named instead. (An item with sentences
             # of its own is quoted: "Transfer Learning: using a pre-trained model..."
-            # answers "what is transfer learning". A verdict or a comparison is a sentence,
+            # defines the technique it names. A verdict or a comparison is a sentence,
             # never a fragment of a list.)
             listed, intro = first[0].block, None
         asked, own = _named_list(q.text), _list_says(listed, intro) if listed else None
@@ -687,7 +687,7 @@ class ExtractiveAnswerer:
         # a figure, each guide's own figure: guides disagree and each keeps its
         # attribution). Not other guides first: most questions are answered by one guide
         # across its sections, and a second guide's best piece is often a passing mention
-        # (dev fact recall 0.465 -> 0.523 against taking one line of each guide first).
+        # (dev fact recall 0.465 -> 0.521 against taking one line of each guide first).
         # A cap per guide still leaves room for another guide's view.
         per_doc: dict[str, int] = {anchor.doc_id: 1}
         for s in ranked:
