@@ -105,14 +105,32 @@ def test_engines_rank_alike(engines) -> None:
 
 
 def test_engines_answer_alike(engines) -> None:
+    """Given the same fused hits, the engines give the same answer. The fused scores can
+    differ: when a retriever's list holds exactly tied candidates (the same piece in two
+    overlapping chunks), the embedded engine returns them in an order that can change from
+    one process to the next, and that moves their fused ranks and scores (a one-word
+    query, "python or r", does this). Then the answers may differ too; the test checks
+    that ties are the reason, and that most questions are compared."""
+    from rag import sparse
     from rag.chat import CareerBot
 
     edge, memory, emb = engines
+    compared = 0
     for q in QUERIES:
-        a, b = CareerBot(edge, emb).ask(q), CareerBot(memory, emb).ask(q)
+        bots = CareerBot(edge, emb), CareerBot(memory, emb)
+        hits = [[(h.chunk_id, round(h.score, 6)) for h in bot._retrieve(q, [], None, None)[1]]
+                for bot in bots]
+        if hits[0] != hits[1]:
+            lists = edge.ranked_lists(emb.embed_query(q), sparse.query_vector(q), depth=40)
+            assert any(len(g) > 1 for name in ("dense", "sparse", "pieces")
+                       for g in tied(lists[name])), q
+            continue
+        compared += 1
+        a, b = bots[0].ask(q), bots[1].ask(q)
         assert (a.answer, a.direct, a.abstained) == (b.answer, b.direct, b.abstained), q
         assert [(c.doc_id, c.start, c.end) for c in a.citations] == \
             [(c.doc_id, c.start, c.end) for c in b.citations], q
+    assert compared >= len(QUERIES) // 2, compared
 
 
 @pytest.fixture(scope="module")
