@@ -2,7 +2,7 @@
 
 - `rag.store_edge.EdgeStore`, the default: Qdrant's own engine in-process (qdrant-edge),
   shards in the data dir. No server to run, and fast at scale (HNSW, an inverted sparse
-  index, payload indexes, fusion in the engine).
+  index, payload indexes).
 - `rag.store_qdrant.QdrantStore`: qdrant-client, for a Qdrant server
   (`CAREERBOT_QDRANT_URL`: several app processes on one index) and, in memory, for unit
   tests and as the reference the embedded engine is checked against.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rag.blocks import Block
@@ -38,9 +38,10 @@ Mode = Literal["hybrid", "dense", "sparse"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "sparse")
 Sparse = tuple[list[int], list[float]]
 # The fusion of hybrid search: Qdrant's reciprocal rank fusion with its default constant,
-# score = sum over lists of 1 / (rank + RRF_K), rank from 0. Both engines use it, so they
-# rank alike (tests/test_congruence.py).
+# score = sum over lists of 1 / (rank + RRF_K), rank from 0 (`fuse`).
 RRF_K = 2
+# Candidates fetched beyond a list's depth, so that a tie at its cut-off is cut in order.
+LIST_MARGIN = 8
 
 
 def hit_order(score: float, chunk_id: str) -> tuple[float, str]:
@@ -48,8 +49,32 @@ def hit_order(score: float, chunk_id: str) -> tuple[float, str]:
     tied hits (two chunks each first in one fused list score the same) in an order that
     can change from one process to the next; without a fixed order the same question
     could retrieve another chunk at the cut-off, or rank its chunks otherwise, after a
-    restart. Scores are rounded: a float sum can differ in its last bit."""
-    return -round(score, 9), chunk_id
+    restart. Scores are rounded to 6 decimals: one score computed by two engines, or
+    twice by one, differs in the seventh (float32 arithmetic, summed in varying order)."""
+    return -round(score, 6), chunk_id
+
+
+def fuse(lists: Iterable[Sequence[tuple[str, float]]], *, depth: int, limit: int
+         ) -> list[tuple[str, float]]:
+    """Hybrid search's fusion: qdrant_client's reciprocal rank fusion (the function Qdrant's
+    engines implement) of candidate lists, each first put in `hit_order` and cut to
+    `depth`; the best `limit` (chunk id, fused score) pairs.
+
+    Why the fusion is not left to the engine, as it was: a candidate list often holds
+    exact ties (one piece in two overlapping chunks scores the same in the piece list),
+    and the embedded engine ranked tied candidates in an order that changed from one
+    process to the next. Rank is what RRF adds up, so a chunk's fused score (0.867 in one
+    process, 1.033 in the next, measured) and with it the answer changed after a restart.
+    Fusing here over lists in a fixed order gives every engine the same result."""
+    from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
+    from qdrant_client.models import ScoredPoint
+
+    ordered = [[ScoredPoint(id=i, version=0, score=x)
+                for i, x in sorted(ranked, key=lambda p: hit_order(p[1], p[0]))[:depth]]
+               for ranked in lists]
+    fused = reciprocal_rank_fusion([r for r in ordered if r], limit=limit,
+                                   ranking_constant_k=RRF_K)
+    return [(str(p.id), float(p.score)) for p in fused]
 
 
 class StoreError(RuntimeError):
@@ -242,24 +267,51 @@ class Store(ABC):
         """The chunks with these ids, as hits scored 0 (ids not stored are absent)."""
 
     # ------------------------------------------------------------------ search
-    @abstractmethod
     def search(self, dense: list[float] | None, sparse: Sparse | None, *,
                mode: Mode = "hybrid", top_k: int = 5, prefetch_k: int = 40,
                sources: Sequence[str] | None = None) -> list[Hit]:
         """The top chunks for a query (`plan` says which search a mode makes). Hybrid
         search fuses dense, sparse and (when the chunks carry them) piece candidates,
-        `prefetch_k` of each, with RRF; `sources` keeps only those guides."""
+        `prefetch_k` of each, with `fuse`; `sources` keeps only those guides."""
+        how = plan(mode, dense, sparse)
+        if how == "none":
+            return []
+        if how != "hybrid":
+            return self._search_one(how, dense if how == "dense" else sparse,
+                                    top_k=top_k, sources=sources)
+        assert dense is not None  # plan() says hybrid only with a dense vector
+        fused = fuse(self._candidates(dense, sparse, depth=prefetch_k + LIST_MARGIN,
+                                      sources=sources).values(),
+                     depth=prefetch_k, limit=top_k)
+        got = self.chunks_by_id([i for i, _ in fused])
+        return [replace(got[i], score=x) for i, x in fused if i in got]
 
-    @abstractmethod
     def ranked_lists(self, dense: list[float], sparse: Sparse | None, *, depth: int,
                      sources: Sequence[str] | None = None
                      ) -> dict[str, list[tuple[str, float]]]:
         """What hybrid search is made of, as (chunk id, score) lists in rank order, each
-        `depth` long at most: "dense", "sparse" and "pieces" (each retriever alone, exactly
-        what `search` returns in that mode; "pieces" is empty for an index without piece
-        vectors) and "hybrid" (their fusion, exactly what `search` returns in hybrid mode
-        with `prefetch_k=depth`). For the retrieval inspector (rag.explain), which must
-        cost little more than a search: one batched request, without payloads."""
+        `depth` long at most: "dense", "sparse" and "pieces" (each retriever alone;
+        "pieces" is empty for an index without piece vectors) and "hybrid" (their fusion,
+        exactly what `search` returns in hybrid mode with `prefetch_k=depth`). For the
+        retrieval inspector (rag.explain): one batched request, without payloads."""
+        lists = self._candidates(dense, sparse, depth=depth + LIST_MARGIN, sources=sources)
+        out = {name: sorted(lists.get(name, []), key=lambda p: hit_order(p[1], p[0]))[:depth]
+               for name in ("dense", "sparse", "pieces")}
+        out["hybrid"] = (fuse(lists.values(), depth=depth, limit=depth)
+                         if plan("hybrid", dense, sparse) == "hybrid" else list(out["dense"]))
+        return out
+
+    @abstractmethod
+    def _search_one(self, using: str, vector: Any, *, top_k: int,
+                    sources: Sequence[str] | None) -> list[Hit]:
+        """The top chunks of one retriever alone ("dense" or "sparse"), with payloads."""
+
+    @abstractmethod
+    def _candidates(self, dense: list[float], sparse: Sparse | None, *, depth: int,
+                    sources: Sequence[str] | None) -> dict[str, list[tuple[str, float]]]:
+        """Hybrid search's candidate lists, `depth` each, in one batched request without
+        payloads: "dense", "sparse" (only when the query has terms) and "pieces" (only
+        when the chunks carry piece vectors); no list when there are no chunks."""
 
 
 def list_of_docs(payloads: Iterable[tuple[str, dict[str, Any] | None]]) -> list[DocRecord]:

@@ -1,8 +1,8 @@
 """The embedded default: Qdrant's own engine in-process (qdrant-edge), shards in the data dir.
 
 qdrant-edge is the Rust engine of the Qdrant server as a library: the same HNSW, sparse
-index with the IDF modifier, payload indexes, multi-stage queries with RRF fusion and
-write-ahead log, and the same results as a server (tests/test_congruence.py checks them
+index with the IDF modifier, payload indexes, batched queries and write-ahead log, and
+the same results as a server (tests/test_congruence.py checks them
 against qdrant-client). It replaced qdrant-client's local mode, a Python brute force meant
 for tests (at 20,000 chunks a query took 349 ms there; see `make bench`).
 
@@ -76,16 +76,13 @@ from rag.schema import (
 )
 from rag.store import (
     META_ID,
-    RRF_K,
     Hit,
-    Mode,
     Sparse,
     Store,
     StoreError,
     doc_point_id,
     hit,
     list_of_docs,
-    plan,
 )
 
 if TYPE_CHECKING:
@@ -445,67 +442,35 @@ class EdgeStore(Store):
         return {str(r.id): hit(r.id, r.payload, 0.0) for r in got}
 
     # ------------------------------------------------------------------ search
-    def search(self, dense: list[float] | None, sparse: Sparse | None, *,
-               mode: Mode = "hybrid", top_k: int = 5, prefetch_k: int = 40,
-               sources: Sequence[str] | None = None) -> list[Hit]:
-        how = plan(mode, dense, sparse)
-        chunks = self._shards.get(self.chunks)
-        if how == "none" or chunks is None:
-            return []
-        qe = _edge()
-        flt = _doc_filter(sources) if sources else None
-        if how == "hybrid":
-            request = qe.QueryRequest(
-                limit=top_k, prefetches=self._prefetches(dense, sparse, prefetch_k, flt),
-                query=qe.Fusion.Rrf(k=RRF_K), with_payload=True)
-        else:
-            query = (qe.Query.Nearest(dense, using=DENSE) if how == "dense"
-                     else qe.Query.Nearest(_sparse(qe, sparse), using=SPARSE))
-            request = qe.QueryRequest(limit=top_k, query=query, filter=flt, with_payload=True)
-        return [hit(p.id, p.payload, p.score) for p in chunks.query(request)]
-
-    def _prefetches(self, dense: Any, sparse: Sparse | None, limit: int, flt: Any) -> list[Any]:
-        """The candidate lists hybrid search fuses, in this order: dense, sparse and (when
-        the chunks carry piece vectors) MaxSim over the pieces."""
-        qe = _edge()
-        return [
-            qe.Prefetch(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt),
-            qe.Prefetch(limit=limit, query=qe.Query.Nearest(_sparse(qe, sparse), using=SPARSE),
-                        filter=flt),
-            *([qe.Prefetch(limit=limit, query=qe.Query.Nearest([dense], using=PIECES),
-                           filter=flt)] if self.has_pieces() else []),
-        ]
-
-    def ranked_lists(self, dense: list[float], sparse: Sparse | None, *, depth: int,
-                     sources: Sequence[str] | None = None
-                     ) -> dict[str, list[tuple[str, float]]]:
-        """The engine fuses, so the real hybrid query goes with the three lists in one
-        batch."""
-        out: dict[str, list[tuple[str, float]]] = {
-            "hybrid": [], "dense": [], "sparse": [], "pieces": []}
+    def _search_one(self, using: str, vector: Any, *, top_k: int,
+                    sources: Sequence[str] | None) -> list[Hit]:
         chunks = self._shards.get(self.chunks)
         if chunks is None:
-            return out
+            return []
         qe = _edge()
-        flt = _doc_filter(sources) if sources else None
-        fused = plan("hybrid", dense, sparse) == "hybrid"
+        query = (qe.Query.Nearest(vector, using=DENSE) if using == "dense"
+                 else qe.Query.Nearest(_sparse(qe, vector), using=SPARSE))
+        request = qe.QueryRequest(limit=top_k, query=query, with_payload=True,
+                                  filter=_doc_filter(sources) if sources else None)
+        return [hit(p.id, p.payload, p.score) for p in chunks.query(request)]
+
+    def _candidates(self, dense: list[float], sparse: Sparse | None, *, depth: int,
+                    sources: Sequence[str] | None) -> dict[str, list[tuple[str, float]]]:
+        chunks = self._shards.get(self.chunks)
+        if chunks is None:
+            return {}
+        qe = _edge()
         named: list[tuple[str, Any]] = [("dense", qe.Query.Nearest(dense, using=DENSE))]
-        if fused:
+        if sparse and sparse[0]:
             named.append(("sparse", qe.Query.Nearest(_sparse(qe, sparse), using=SPARSE)))
         if self.has_pieces():
             named.append(("pieces", qe.Query.Nearest([dense], using=PIECES)))
-        requests = [qe.QueryRequest(limit=depth, query=q, filter=flt, with_payload=False)
-                    for _, q in named]
-        if fused:
-            requests.append(qe.QueryRequest(
-                limit=depth, prefetches=self._prefetches(dense, sparse, depth, flt),
-                query=qe.Fusion.Rrf(k=RRF_K), with_payload=False))
-        responses = chunks.query_batch(qe.QueryBatchRequest(requests))
-        for (name, _), points in zip(named, responses, strict=False):
-            out[name] = [(str(p.id), float(p.score)) for p in points]
-        out["hybrid"] = ([(str(p.id), float(p.score)) for p in responses[-1]] if fused
-                         else list(out["dense"]))
-        return out
+        flt = _doc_filter(sources) if sources else None
+        responses = chunks.query_batch(qe.QueryBatchRequest([
+            qe.QueryRequest(limit=depth, query=q, filter=flt, with_payload=False)
+            for _, q in named]))
+        return {name: [(str(p.id), float(p.score)) for p in points]
+                for (name, _), points in zip(named, responses, strict=True)}
 
 
 def _new_generation() -> str:

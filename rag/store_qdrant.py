@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from qdrant_client import QdrantClient, models
-from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
 from rag.schema import (
     DENSE,
@@ -32,15 +31,12 @@ from rag.schema import (
 from rag.settings import Settings
 from rag.store import (
     META_ID,
-    RRF_K,
     Hit,
-    Mode,
     Sparse,
     Store,
     doc_point_id,
     hit,
     list_of_docs,
-    plan,
 )
 
 
@@ -325,78 +321,32 @@ class QdrantStore(Store):
         return out
 
     # ------------------------------------------------------------------ search
-    def search(self, dense: list[float] | None, sparse: Sparse | None, *,
-               mode: Mode = "hybrid", top_k: int = 5, prefetch_k: int = 40,
-               sources: Sequence[str] | None = None) -> list[Hit]:
-        how = plan(mode, dense, sparse)
-        if how == "none" or not self.client.collection_exists(self.chunks):
+    def _search_one(self, using: str, vector: Any, *, top_k: int,
+                    sources: Sequence[str] | None) -> list[Hit]:
+        if not self.client.collection_exists(self.chunks):
             return []
-        flt = self._doc_filter(sources) if sources else None
-        if how == "hybrid":
-            res = self.client.query_points(
-                self.chunks, prefetch=self._prefetches(dense, sparse, prefetch_k, flt),
-                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=top_k,
-                with_payload=True,
-            )
-        else:
-            query, using = (dense, DENSE) if how == "dense" else (_sparse(sparse), SPARSE)
-            res = self.client.query_points(self.chunks, query=query, using=using, limit=top_k,
-                                           query_filter=flt, with_payload=True)
+        query = vector if using == "dense" else _sparse(vector)
+        res = self.client.query_points(
+            self.chunks, query=query, using=DENSE if using == "dense" else SPARSE,
+            limit=top_k, query_filter=self._doc_filter(sources) if sources else None,
+            with_payload=True)
         return [hit(p.id, p.payload, p.score) for p in res.points]
 
-    def _prefetches(self, dense: Any, sparse: Sparse | None, limit: int,
-                    flt: models.Filter | None) -> list[models.Prefetch]:
-        """The candidate lists hybrid search fuses, in this order: dense, sparse and (when
-        the chunks carry piece vectors) MaxSim over the pieces."""
-        return [
-            models.Prefetch(query=dense, using=DENSE, limit=limit, filter=flt),
-            models.Prefetch(query=_sparse(sparse), using=SPARSE, limit=limit, filter=flt),
-            *([models.Prefetch(query=[dense], using=PIECES, limit=limit, filter=flt)]
-              if self.has_pieces() else []),
-        ]
-
-    # ------------------------------------------------------------------ explain
-    def ranked_lists(self, dense: list[float], sparse: Sparse | None, *, depth: int,
-                     sources: Sequence[str] | None = None
-                     ) -> dict[str, list[tuple[str, float]]]:
-        """A server fuses by itself, so there the real hybrid query goes with the three
-        lists in one batched request; local mode fuses in Python with qdrant_client's own
-        RRF function, so there the three lists are fused with that same function (tests
-        check the order equals `search`'s)."""
-        empty: dict[str, list[tuple[str, float]]] = {
-            "hybrid": [], "dense": [], "sparse": [], "pieces": []}
+    def _candidates(self, dense: list[float], sparse: Sparse | None, *, depth: int,
+                    sources: Sequence[str] | None) -> dict[str, list[tuple[str, float]]]:
         if not self.client.collection_exists(self.chunks):
-            return empty
-        flt = self._doc_filter(sources) if sources else None
-        fused = plan("hybrid", dense, sparse) == "hybrid"
+            return {}
         named: list[tuple[str, Any, str]] = [("dense", dense, DENSE)]
-        if fused:
+        if sparse and sparse[0]:
             named.append(("sparse", _sparse(sparse), SPARSE))
         if self.has_pieces():
             named.append(("pieces", [dense], PIECES))
-        requests = [models.QueryRequest(query=q, using=using, limit=depth, filter=flt,
-                                        with_payload=False) for _, q, using in named]
-        fused_remotely = not self.local and fused
-        if fused_remotely:
-            requests.append(models.QueryRequest(
-                prefetch=self._prefetches(dense, sparse, depth, flt),
-                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=depth,
-                with_payload=False))
-        responses = self.client.query_batch_points(self.chunks, requests=requests)
-        out = dict(empty)
-        for (name, _, _), resp in zip(named, responses, strict=False):
-            out[name] = [(str(p.id), float(p.score)) for p in resp.points]
-        if not fused:  # nothing but stop words: hybrid search is dense search
-            out["hybrid"] = list(out["dense"])
-        elif fused_remotely:
-            out["hybrid"] = [(str(p.id), float(p.score)) for p in responses[-1].points]
-        else:
-            # The function mutates the points it returns, so it gets copies (the scores
-            # above are read already).
-            lists = [[p.model_copy() for p in resp.points] for resp in responses]
-            out["hybrid"] = [(str(p.id), float(p.score)) for p in reciprocal_rank_fusion(
-                lists, limit=depth, ranking_constant_k=RRF_K)]
-        return out
+        flt = self._doc_filter(sources) if sources else None
+        responses = self.client.query_batch_points(self.chunks, requests=[
+            models.QueryRequest(query=q, using=using, limit=depth, filter=flt,
+                                with_payload=False) for _, q, using in named])
+        return {name: [(str(p.id), float(p.score)) for p in resp.points]
+                for (name, _, _), resp in zip(named, responses, strict=True)}
 
     def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Hit]:
         if not ids or not self.client.collection_exists(self.chunks):

@@ -15,13 +15,11 @@ from typer.testing import CliRunner
 from api import cli
 from api.app import create_app
 from ingest.pipeline import ingest_corpus
-from rag import sparse
 from rag.chat import CareerBot
 from rag.explain import compare_modes, explain_answer, explain_search, retrieval_record
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import MODES, Store
-from rag.store_qdrant import QdrantStore
 from tests.conftest import FakeEmbedder
 from tests.test_api import assert_error, index_corpus
 from tests.test_cli import env as cli_env
@@ -126,20 +124,6 @@ def test_scores_are_those_of_each_mode_alone(retriever: QdrantRetriever) -> None
         if r.dense_rank is not None:
             assert r.dense_score == pytest.approx(dense[h.chunk_id])
         assert r.fused_score == pytest.approx(h.score)
-
-
-def test_a_server_fuses_the_same(indexed: tuple[Settings, Store]) -> None:
-    """A Qdrant server fuses by itself (one batched request); the order is the same as the
-    embedded store's fusion in Python."""
-    store = indexed[1]
-    as_server = QdrantStore(store.client, store.base, local=False)
-    emb = FakeEmbedder()
-    for query in QUERIES:
-        dense, terms = emb.embed_query(query), sparse.query_vector(query)
-        here = store.ranked_lists(dense, terms, depth=40)
-        there = as_server.ranked_lists(dense, terms, depth=40)
-        for name in ("hybrid", "dense", "sparse", "pieces"):
-            assert_same_ranking(here[name], there[name])
 
 
 def test_a_query_of_stop_words_is_dense_search(retriever: QdrantRetriever) -> None:

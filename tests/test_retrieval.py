@@ -139,3 +139,37 @@ def test_a_tie_at_the_cut_off_is_cut_in_chunk_id_order(fake_embedder) -> None:
         r = QdrantRetriever(Engine(order), fake_embedder, spelling=False)  # type: ignore[arg-type]
         hits, _ = r.search_prepared("widgets", top_k=2)
         assert [h.chunk_id for h in hits] == ["a", "b"]
+
+
+def test_fusion_is_the_same_whatever_order_tied_candidates_come_in() -> None:
+    """A list's exactly tied candidates (one piece in two overlapping chunks) may come
+    from the engine in any order; the fused ranking and scores must not change."""
+    import itertools
+
+    from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
+    from qdrant_client.models import ScoredPoint
+
+    from rag.store import RRF_K, fuse
+
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6)]
+    tied = [("c", 0.5), ("b", 0.5), ("e", 0.5), ("a", 0.2)]
+    results = {tuple(fuse([dense, [*order, tied[-1]]], depth=4, limit=5))
+               for order in itertools.permutations(tied[:-1])}
+    assert len(results) == 1
+    (got,) = results
+    # b's tie with c is settled in chunk-id order, which gives b the better rank
+    assert [i for i, _ in got][:3] == ["b", "a", "c"]
+    # and it is Qdrant's reciprocal rank fusion of the lists in that order
+    want = reciprocal_rank_fusion(
+        [[ScoredPoint(id=i, version=0, score=x) for i, x in ranked]
+         for ranked in (dense, [("b", 0.5), ("c", 0.5), ("e", 0.5), ("a", 0.2)])],
+        limit=5, ranking_constant_k=RRF_K)
+    assert list(got) == [(str(p.id), p.score) for p in want]
+
+
+def test_fusion_cuts_each_list_at_its_depth() -> None:
+    from rag.store import fuse
+
+    deep = [("a", 0.9), ("b", 0.8), ("c", 0.7)]
+    assert {i for i, _ in fuse([deep], depth=2, limit=5)} == {"a", "b"}
+    assert fuse([], depth=2, limit=5) == []
