@@ -614,11 +614,20 @@ class ExtractiveAnswerer:
         # (train, 591 questions: direct +0.009 this way; dev -0.005; decided after the
         # test run of 4dca798, whose yes/no questions agreed).
         by_block = ranked if shape == "yesno" else self._by_block(ranked)
+        # A question asking why, or what a thing is, wants a reason or a description: a
+        # list's bare items (names without a sentence) give neither, so no list is named
+        # for it and its first line is a sentence. As typed: typo repair reads "whats" as
+        # "what".
+        explains = shape == "other" and bool(
+            pattern("explain_question").search(q.typed or q.text))
+        if explains:
+            by_block = [s for s in by_block if not _bare_item(s)] or by_block
         listed = self._list_block(by_block[0], ranked) if shape == "list" else \
-            _spread_list(q, by_block, self.model.lead) if shape == "other" else None
+            _spread_list(q, by_block, self.model.lead) if shape == "other" and not explains \
+            else None
         opening = self._first(shape, q, by_block, keep) if listed is None else None
         intro: Block | None = None
-        if opening is not None and (shape == "list" or (
+        if opening is not None and not explains and (shape == "list" or (
                 shape == "other" and pattern("open_question").search(q.text))):
             intro = opening.block
             listed = _introduced_list(intro, scored)
@@ -629,7 +638,7 @@ class ExtractiveAnswerer:
                             qualifiers(q, cases_only=True) if shape == "figure" else ())
 
         first = first_line() if listed is None else []
-        if first and _terse(first) and first[0].piece.role == "item" \
+        if first and _terse(first) and first[0].piece.role == "item" and not explains \
                 and len(first[0].block.items) >= 2 and shape not in ("yesno", "comparison"):
             # One bare item of a list of bare items ("F1-score" of a list of metrics) answers
             # less than the list does: the list is named instead. (An item with sentences
@@ -854,6 +863,11 @@ def _terse(group: list[Scored]) -> bool:
     """A fragment: a few words with no sentence end ("Time: 1-2 months", "Calculus")."""
     return sum(len(x.text.split()) for x in group) <= _TERSE_WORDS \
         and not _SENTENCE_END.search(group[-1].text.rstrip())
+
+
+def _bare_item(s: Scored) -> bool:
+    """A list item that is a name or a phrase ("Game-playing agents"), not a sentence."""
+    return s.piece.role == "item" and not _SENTENCE_END.search(s.text.rstrip())
 
 
 def _filler(s: Scored) -> bool:

@@ -503,6 +503,24 @@ def test_a_list_whose_best_pieces_lie_in_several_items_answers_as_a_whole() -> N
         "Dry gears grind")
 
 
+def test_a_why_or_what_is_question_is_answered_by_a_sentence_not_bare_items() -> None:
+    talk = ("# T\n\n## Springs\n\nA spring stores energy by bending under load. "
+            "It gives the energy back when released.\n\n### Where springs go\n\n"
+            "• Clocks\n• Toy cars\n• Trampolines\n")
+    scored = _scored(talk, lambda t: 0.9 if t in ("Clocks", "Toy cars", "Trampolines")
+                     else 0.7 if t.startswith("A spring") else 0.1)
+
+    def direct(question: str) -> str:
+        return _compose(question, scored).direct
+
+    # a reason or a description is asked for: names alone give neither
+    for question in ("why bother with springs", "springs in plain english?",
+                     "what even is a spring", "how does a spring work"):
+        assert direct(question).startswith("A spring stores energy"), question
+    # asked where they go, the list of places answers
+    assert direct("where do springs go").startswith("guide lists 3 points: Clocks [1]")
+
+
 def test_a_piece_about_another_case_than_the_one_asked_is_marked() -> None:
     quals = qualifiers(Question("do widget makers need a phd", "", "degree", ()))
     assert _other_case(quals, "A Master's helps widget makers at big firms.")
