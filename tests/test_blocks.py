@@ -515,7 +515,7 @@ def test_a_why_or_what_is_question_is_answered_by_a_sentence_not_bare_items() ->
 
     # a reason or a description is asked for: names alone give neither
     for question in ("why bother with springs", "springs in plain english?",
-                     "what even is a spring", "how does a spring work"):
+                     "what even are springs", "how does a spring work"):
         assert direct(question).startswith("A spring stores energy"), question
     # asked where they go, the list of places answers
     assert direct("where do springs go").startswith("guide lists 3 points: Clocks [1]")
