@@ -33,8 +33,7 @@ class SearchExplain(BaseModel):
 
 
 class Reason(BaseModel):
-    feature: str = Field(description="An input of the answer model (rag.answer.MODEL_INPUTS): "
-                         "a feature, or a feature for the question's shape (`dense@list`).")
+    feature: str = Field(description="A feature of the answer model (rag.answer.FEATURES).")
     value: float | None
     contribution: float | None = Field(
         description="What it adds to the candidate's log-odds (weight × standardised value).")

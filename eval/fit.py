@@ -4,9 +4,8 @@
 
 1. The corpus is ingested into a temporary store (real model), every train question is
    retrieved as the bot would, and every piece of every candidate block becomes a row of
-   `rag.answer.MODEL_INPUTS` (the features, and again for the question's shape), labelled
-   1 when it overlaps one of the question's evidence quotes. A logistic regression
-   (scikit-learn, standardised features)
+   `rag.answer.FEATURES`, labelled 1 when it overlaps one of the question's evidence
+   quotes. A logistic regression (scikit-learn, standardised features, balanced classes)
    is fitted with its regularisation chosen by cross-validation grouped by guide section,
    so near-duplicate questions never sit on both sides of a fold.
 2. On the dev split (never the test split), the thresholds are chosen by grid search over
@@ -31,14 +30,12 @@ from eval.answers import score_answers
 from eval.dataset import DEFAULT_SET, Item, load_items, spans
 from eval.run import _ingest, temporary_store
 from rag.answer import (
-    MODEL_INPUTS,
+    FEATURES,
     MODEL_PATH,
     AnswerModel,
     ExtractiveAnswerer,
     Scored,
-    answer_shape,
     default_model,
-    model_row,
 )
 from rag.calibrate import offtopic_stats
 from rag.services import Services
@@ -133,8 +130,8 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
     dev = [it for it in items if it.split == "dev"]
     services = Services(settings)  # the configured embedder; the store is eval's own below
     emb = services.embedder
-    zero = AnswerModel((0.0,) * len(MODEL_INPUTS), 0.0, (0.0,) * len(MODEL_INPUTS),
-                       (1.0,) * len(MODEL_INPUTS))
+    zero = AnswerModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
+                       (1.0,) * len(FEATURES))
     with temporary_store() as st:
         _ingest(settings.corpus_dir, st, emb, settings, progress=False)
         texts = {d["doc_id"]: d["text"] for d in st.list_docs(with_text=True)}
@@ -156,8 +153,7 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
             ev = spans(it, texts)
             scored = base.score(q, hits, qvec)
             if scored:
-                form = answer_shape(q)
-                per_question.append((np.array([model_row(s.x, form) for s in scored]),
+                per_question.append((np.array([s.x for s in scored]),
                                      np.array([_label(s, ev) for s in scored]),
                                      it.section or it.id))
         X = np.vstack([x for x, _, _ in per_question])

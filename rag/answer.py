@@ -311,28 +311,9 @@ FEATURES = (
 )
 
 
-# The model's inputs: every feature once for all questions, and once more for the
-# question's own shape (`answer_shape`), zero for the other shapes; so a feature's weight
-# is a shared part plus its shape's part. What marks the answer differs by shape: a list
-# question's answer is in a list's items, a yes/no question's is a short verdict that
-# shares few words with it, a figure question's carries a number. With one weight per
-# feature, the model fitted the average question: offline at 8a29fd4, both fitted on the
-# 535 train questions with evidence, the best-scored piece overlapped the evidence for
-# 0.53 of the 217 such dev questions, 0.59 with the shape's terms. A small model still,
-# and each weight can still be read.
-MODEL_INPUTS = FEATURES + tuple(f"{f}@{shape}" for shape in SHAPES for f in FEATURES)
-
-
-def model_row(x: Sequence[float], shape: str) -> list[float]:
-    """A piece's features as the model reads them (`MODEL_INPUTS`), for a question of
-    this shape."""
-    zero = [0.0] * len(x)
-    return [*x, *(v for s in SHAPES for v in (x if s == shape else zero))]
-
-
 @dataclass(frozen=True)
 class AnswerModel:
-    """The fitted scorer (a logistic regression over `MODEL_INPUTS`, standardised) and the
+    """The fitted scorer (a logistic regression over `FEATURES`, standardised) and the
     choices made on the dev split: how far above the off-topic probes' mean similarity
     (in their standard deviations) a question must come, and how close to the best piece
     a supporting piece must score."""
@@ -363,7 +344,7 @@ class AnswerModel:
     @classmethod
     def load(cls, path: Path) -> AnswerModel:
         d = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(d["features"]) != MODEL_INPUTS:
+        if tuple(d["features"]) != FEATURES:
             raise ValueError(f"{path} was fitted on other features; run `python -m eval.fit`")
         return cls(tuple(d["weights"]), float(d["intercept"]), tuple(d["mean"]),
                    tuple(d["scale"]), float(d.get("offtopic_z", 2.0)),
@@ -373,7 +354,7 @@ class AnswerModel:
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps({
-            "features": list(MODEL_INPUTS), "weights": list(self.weights),
+            "features": list(FEATURES), "weights": list(self.weights),
             "intercept": self.intercept, "mean": list(self.mean), "scale": list(self.scale),
             "offtopic_z": self.offtopic_z, "unknown_z": self.unknown_z, "keep": self.keep,
             "lead": self.lead, "contend": self.contend,
@@ -566,10 +547,9 @@ class ExtractiveAnswerer:
                 if rank_name:
                     r[3][rank_name] = 1.0 / (1 + order[round(r[3][name], 6)])
         out = []
-        form = answer_shape(q)
         for b, p, i, f in rows:
             x = [f[name] for name in FEATURES]
-            out.append(Scored(b, p, i, x, f["dense"], self.model.prob(model_row(x, form))))
+            out.append(Scored(b, p, i, x, f["dense"], self.model.prob(x)))
         return out
 
     @staticmethod

@@ -26,14 +26,13 @@ from typing import Any
 
 from rag import sparse as sparse_enc
 from rag.answer import (
-    MODEL_INPUTS,
+    FEATURES,
     Answer,
     AnswerModel,
     ExtractiveAnswerer,
     Question,
     Scored,
     answer_shape,
-    model_row,
 )
 from rag.chat import CareerBot, _timed
 from rag.retrieve import QdrantRetriever
@@ -180,17 +179,11 @@ class _Observed(ExtractiveAnswerer):
         return self.scored
 
 
-def contributions(model: AnswerModel, x: Sequence[float], shape: str
-                  ) -> list[tuple[str, float, float]]:
-    """(model input, value, contribution to the log-odds) for each of `MODEL_INPUTS`, the
-    largest push first. An input of another shape than the question's is zero, and its
-    constant push (its standardisation's offset) is left out: it says nothing of the
-    piece."""
-    row = model_row(x, shape)
+def contributions(model: AnswerModel, x: Sequence[float]) -> list[tuple[str, float, float]]:
+    """(feature, value, contribution to the log-odds) for each feature, largest push first."""
     out = [(name, float(v), w * (v - m) / (s or 1.0))
-           for name, v, w, m, s in zip(MODEL_INPUTS, row, model.weights, model.mean,
-                                       model.scale, strict=True)
-           if "@" not in name or name.endswith(f"@{shape}")]
+           for name, v, w, m, s in zip(FEATURES, x, model.weights, model.mean, model.scale,
+                                       strict=True)]
     return sorted(out, key=lambda t: -t[2])
 
 
@@ -249,7 +242,7 @@ def explain_answer(
 
 def _candidates(answerer: ExtractiveAnswerer, q: Question, scored: list[Scored],
                 citations: Sequence[Mapping[str, Any]], found: Explained) -> dict[str, Any]:
-    model, shape = answerer.model, answer_shape(q)
+    model = answerer.model
     ranked = sorted(scored, key=lambda s: -s.prob)
     best = ranked[0].prob if ranked else 0.0
     floor = answerer.offtopic_level(q)
@@ -267,7 +260,7 @@ def _candidates(answerer: ExtractiveAnswerer, q: Question, scored: list[Scored],
             "end": s.piece.end, "text": s.text, "role": s.piece.role,
             "chunk_rank": chunk_rank.get((s.block.doc_id, s.block.start)),
             "why": [{"feature": name, "value": _r(v), "contribution": _r(c, 3)}
-                    for name, v, c in contributions(model, s.x, shape)[:REASONS]],
+                    for name, v, c in contributions(model, s.x)[:REASONS]],
         })
     return {
         "candidates": rows,
