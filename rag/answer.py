@@ -174,6 +174,8 @@ def specific_terms(text: str) -> tuple[str, ...]:
             len(w) >= 2 and w.isupper()
         ):
             out.append(w)
+    # words that follow "in"/"at" and are no place: idioms ("in general"), a verb's -ing
+    # form ("good at explaining"), another preposition ("good at besides")
     idioms = pattern("prep_idioms")
     for m in _PREP.finditer(text):
         w = m.group(1)

@@ -42,6 +42,10 @@ def test_specific_terms() -> None:
     # a place ends its phrase; a word with a noun after it is the noun's modifier
     assert specific_terms("should i read the phases in reverse order") == ()
     assert specific_terms("pay in lagos for a junior?") == ("lagos",)
+    # no place either: a verb's -ing form, another preposition
+    assert specific_terms("is being quick at debugging a plus") == ()
+    assert specific_terms("what matters to recruiters, at least early on") == ()
+    assert specific_terms("which skills count, at besides theory") == ()
 
 
 @pytest.mark.parametrize(
