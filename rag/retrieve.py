@@ -1,4 +1,4 @@
-"""Retrieval: encode the query once (dense + sparse) and let Qdrant fuse the two lists."""
+"""Retrieval: encode the query once (dense + sparse); the store fuses the candidate lists."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from rag import sparse as sparse_enc
 from rag.embed import Embedder
 from rag.query import clean_query
 from rag.spelling import Vocabulary
-from rag.store import Hit, Mode, Store, hit_order
+from rag.store import TIE_MARGIN, Hit, Mode, Store, hit_order
 from rag.vocab import expand_abbreviations
-
-TIE_MARGIN = 8  # hits fetched beyond top_k, so that a tie at the cut-off is cut in order
 
 
 class Retriever(Protocol):

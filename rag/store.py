@@ -40,8 +40,9 @@ Sparse = tuple[list[int], list[float]]
 # The fusion of hybrid search: Qdrant's reciprocal rank fusion with its default constant,
 # score = sum over lists of 1 / (rank + RRF_K), rank from 0 (`fuse`).
 RRF_K = 2
-# Candidates fetched beyond a list's depth, so that a tie at its cut-off is cut in order.
-LIST_MARGIN = 8
+# Candidates (or hits) fetched beyond what is kept, so that a tie at the cut-off is cut
+# in `hit_order` here, not by the engine (a candidate list's depth; the retriever's top k).
+TIE_MARGIN = 8
 
 
 def hit_order(score: float, chunk_id: str) -> tuple[float, str]:
@@ -280,7 +281,7 @@ class Store(ABC):
             return self._search_one(how, dense if how == "dense" else sparse,
                                     top_k=top_k, sources=sources)
         assert dense is not None  # plan() says hybrid only with a dense vector
-        fused = fuse(self._candidates(dense, sparse, depth=prefetch_k + LIST_MARGIN,
+        fused = fuse(self._candidates(dense, sparse, depth=prefetch_k + TIE_MARGIN,
                                       sources=sources).values(),
                      depth=prefetch_k, limit=top_k)
         got = self.chunks_by_id([i for i, _ in fused])
@@ -294,10 +295,10 @@ class Store(ABC):
         "pieces" is empty for an index without piece vectors) and "hybrid" (their fusion,
         exactly what `search` returns in hybrid mode with `prefetch_k=depth`). For the
         retrieval inspector (rag.explain): one batched request, without payloads."""
-        lists = self._candidates(dense, sparse, depth=depth + LIST_MARGIN, sources=sources)
+        lists = self._candidates(dense, sparse, depth=depth + TIE_MARGIN, sources=sources)
         out = {name: sorted(lists.get(name, []), key=lambda p: hit_order(p[1], p[0]))[:depth]
                for name in ("dense", "sparse", "pieces")}
-        out["hybrid"] = (fuse(lists.values(), depth=depth, limit=depth)
+        out["hybrid"] = (fuse(out.values(), depth=depth, limit=depth)  # put in order above
                          if plan("hybrid", dense, sparse) == "hybrid" else list(out["dense"]))
         return out
 
