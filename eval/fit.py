@@ -138,7 +138,7 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
         bot = services.over(st).bot
         stats = offtopic_stats(st.get_meta(), settings.model_id())
         base = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(), model=zero,
-                                  offtopic=stats)
+                                  offtopic=stats, embed=emb.embed_query)
 
         def run(it: Item) -> tuple[Any, Any, Any]:
             q = bot.prepare(it.question, [t.model_dump() for t in it.history])
@@ -181,7 +181,8 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> A
 
         def score(choice: dict[str, float]) -> tuple[float, dict[str, Any]]:
             ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
-                                     model=_with(model, choice), offtopic=stats)
+                                     model=_with(model, choice), offtopic=stats,
+                                     embed=emb.embed_query)
             got = {it.id: ans.answer(q, hits, qvec) for it, q, hits, qvec in cached}
             overall = score_answers(dev, got, texts)["overall"]
             return objective(overall, share), overall

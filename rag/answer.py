@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -84,6 +84,14 @@ class Question:
     intent: Intent
     specifics: tuple[str, ...]  # names, places, numbers the answer must be about
     typed: str = ""  # as asked, before typo repair ("calories" is no typo of "salaries")
+    # a follow-up's earlier turns, as searched ("" if it stands alone); `search_text` is
+    # this context followed by the follow-up's own search text
+    context: str = ""
+
+    @property
+    def own_search_text(self) -> str:
+        """The search text without the conversation's context."""
+        return self.search_text[len(self.context):].lstrip() if self.context else self.search_text
 
 
 class Answerer(Protocol):
@@ -432,9 +440,12 @@ class ExtractiveAnswerer:
     TOP_PIECES = 3
 
     def __init__(self, store: Store, docs: dict[str, DocMeta], coverage: Coverage,
-                 model: AnswerModel | None = None, offtopic: tuple[float, float] | None = None
-                 ) -> None:
+                 model: AnswerModel | None = None, offtopic: tuple[float, float] | None = None,
+                 embed: Callable[[str], Sequence[float]] | None = None) -> None:
         self.store = store
+        # The query encoder, for a follow-up's own vector (see `score`); None: pieces are
+        # compared with the search's vector only.
+        self.embed = embed
         self.docs = docs
         self.coverage = coverage
         self.model = model or default_model()
@@ -463,6 +474,15 @@ class ExtractiveAnswerer:
               ) -> list[Scored]:
         """Every piece of every candidate block with its features and probability."""
         blocks = candidate_blocks(hits)
+        if qvec is not None and self.embed is not None and q.context:
+            # A follow-up is searched with the conversation ("pytorch or tensorflow?" then
+            # "which is easier to debug"): that finds the right passages. Which of their
+            # sentences answers is what the follow-up itself asks, so pieces, headings and
+            # blocks are compared with its own vector. Measured on the train and dev
+            # follow-ups: this beat the search's vector and a half-and-half blend of both,
+            # which kept the earlier question's pull. The off-topic floor still reads the
+            # search's vector: "and in the evenings?" is on topic because of what came first.
+            qvec = self.embed(q.own_search_text)
         piece_ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
         ids = piece_ids + [heading_id(b) for b, _ in blocks if b.heading_start >= 0]
         ids += [block_id(b) for b, _ in blocks]

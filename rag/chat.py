@@ -103,7 +103,8 @@ class CareerBot:
         meta = self.store.get_meta()
         stats = offtopic_stats(meta, self.model_id or str(meta.get("model", "")))
         return ExtractiveAnswerer(self.store, self.docs(), self.retriever.vocabulary(),
-                                  model=self.answer_model, offtopic=stats)
+                                  model=self.answer_model, offtopic=stats,
+                                  embed=self.embedder.embed_query)
 
     @property
     def answerer(self) -> Answerer:
@@ -128,7 +129,8 @@ class CareerBot:
         intent = classify(text)
         # Searched with abbreviations spelled out; answered (shape, specifics) as typed.
         search_text = expand_abbreviations(text)
-        if context and is_followup(cleaned):
+        followup = bool(context) and is_followup(cleaned)
+        if followup:
             search_text = f"{context} {search_text}"
             if intent == "other":
                 intent = context_intent  # type: ignore[assignment]
@@ -139,7 +141,8 @@ class CareerBot:
         both = repaired + tuple(t for t in specific_terms(cleaned) if t.lower() in seen
                                 or not TOOLS.fullmatch(self.retriever.prepare(t)))
         specifics = tuple({t.lower(): t for t in reversed(both)}.values())[::-1]
-        return Question(text, search_text, intent, specifics, typed=cleaned)
+        return Question(text, search_text, intent, specifics, typed=cleaned,
+                        context=context if followup else "")
 
     def stream(
         self,

@@ -32,7 +32,7 @@ from rag.answer import (
     question_shape,
     specific_terms,
 )
-from rag.blocks import Block, document_blocks, table_columns
+from rag.blocks import Block, document_blocks, piece_id, table_columns
 from rag.calibrate import offtopic_stats
 from rag.chat import CareerBot
 from rag.store import Hit
@@ -271,6 +271,41 @@ def widget_bot(tmp_path: Path) -> CareerBot:
     store = QdrantStore(QdrantClient(":memory:"), "t")
     ingest_corpus(corpus, store, FakeEmbedder(), config={"model": "fake"})
     return CareerBot(store, FakeEmbedder())
+
+
+def test_a_followup_is_searched_with_the_conversation_and_scored_on_its_own_words(
+    widget_bot: CareerBot,
+) -> None:
+    history = [{"role": "user", "content": "which tools will I use every day for widgets"},
+               {"role": "assistant", "content": "Hammerlane, Fluxgrid and Quillset."}]
+    q = widget_bot.prepare("and which one tracks experiments?", history)
+    assert q.context == "which tools will I use every day for widgets"
+    assert q.search_text == f"{q.context} {q.own_search_text}"
+    assert q.own_search_text == "and which one tracks experiments?"
+    hits, qvec = widget_bot.retriever.search_prepared(q.search_text, top_k=8)
+    asked: list[str] = []
+
+    def embed(text: str) -> list[float]:
+        asked.append(text)
+        return FakeEmbedder().embed_query(text)
+
+    answerer = widget_bot.extractive()
+    answerer.embed = embed
+    scored = answerer.score(q, hits, qvec)
+    # every piece is compared with the follow-up's own words, not with the whole search
+    own = FakeEmbedder().embed_query(q.own_search_text)
+    vecs = widget_bot.store.unit_vectors([piece_id(s.block, s.piece) for s in scored])
+    assert asked == [q.own_search_text] and len(scored) > 3
+    for s in scored:
+        v = vecs[piece_id(s.block, s.piece)]
+        assert s.dense == pytest.approx(sum(a * b for a, b in zip(own, v, strict=True)))
+    assert any(s.dense != pytest.approx(sum(a * b for a, b in zip(qvec or [], vecs[
+        piece_id(s.block, s.piece)], strict=True))) for s in scored)
+    # a question that stands alone is scored with the search's vector: no second encode
+    alone = widget_bot.prepare("which widget tool tracks experiments?", history)
+    assert not alone.context and alone.own_search_text == alone.search_text
+    answerer.score(alone, *widget_bot.retriever.search_prepared(alone.search_text, top_k=8))
+    assert asked == [q.own_search_text]
 
 
 def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot) -> None:
