@@ -38,10 +38,10 @@ from typing import Any, Protocol
 
 from rag import sparse
 from rag.blocks import Block, Piece, block_id, heading_id, piece_id, table_columns
-from rag.intent import TOOLS, Intent, unit_matches
+from rag.intent import TOOLS, Intent, marks_a_kind, unit_matches
 from rag.store import Hit, Store, hit_order
 from rag.text import is_sub_item
-from rag.vocab import DATA, aliases, expand_abbreviations, pattern, vocab
+from rag.vocab import DATA, aliases, expand_abbreviations, pattern, spelled_out, vocab
 
 
 @dataclass(frozen=True)
@@ -463,11 +463,21 @@ class ExtractiveAnswerer:
         if self.offtopic is None:
             return None
         words = [w for _, w in sparse.words(q.typed or q.text) if w.isalpha() and len(w) >= 3]
-        unknown = sum(not self.coverage.covers(w) for w in words)
+        unknown = sum(not self._known(w) for w in words)
         mean, std = self.offtopic
         z = self.model.unknown_z if words and unknown / len(words) > 0.5 \
             else self.model.offtopic_z
         return mean + max(z, self.model.offtopic_z) * std
+
+    def _known(self, word: str) -> bool:
+        """A word of the guides, or of the domain as the vocabularies define it: a chat
+        abbreviation whose long form the guides use ("stats"), or a cue of a question kind
+        ("pay": the guides say "salary" and "paid", never "pay"). Such words are not the
+        off-topic ones the higher level is for ("puppy", "vlookup")."""
+        if self.coverage.covers(word) or marks_a_kind(word):
+            return True
+        long = spelled_out(word)
+        return long is not None and all(self.coverage.covers(t) for t in long.split())
 
     # ------------------------------------------------------------------ features
     def score(self, q: Question, hits: Sequence[Hit], qvec: Sequence[float] | None

@@ -45,3 +45,9 @@ def classify(question: str) -> Intent:
 def unit_matches(kind: Intent, text: str) -> bool:
     cue = UNIT_CUES.get(kind)
     return bool(cue and cue.search(text))
+
+
+def marks_a_kind(word: str) -> bool:
+    """Whether a word by itself is a cue of a question kind ("pay", "bootcamps", "pytorch"):
+    such a word is in the domain, whether or not the guides happen to use it."""
+    return classify(word) != "other"

@@ -57,3 +57,10 @@ def expand_abbreviations(text: str) -> str:
             found[long] = min(found.get(long, m.start()), m.start())
     extra = sorted(found, key=found.__getitem__)
     return f"{text} ({' '.join(extra)})" if extra else text
+
+
+def spelled_out(word: str) -> str | None:
+    """The long form of a chat abbreviation ("stats" -> "statistics"), or None."""
+    table = vocab()["abbreviations"]
+    long = table.get(word.lower())
+    return str(long) if long is not None and not word.startswith("_") else None

@@ -481,6 +481,30 @@ def test_a_nested_list_names_sub_items_under_their_item() -> None:
         "Calipers", "Gauges", "Pitch gauge", "Tooth gauge", "Oil can"]
 
 
+def test_words_of_the_domain_the_guides_never_use_are_not_unknown_words() -> None:
+    """The higher off-topic level is for questions made mostly of words the guides never
+    use. A chat abbreviation whose long form they use, or a cue word of a question kind,
+    is a word of the domain all the same (these guides write "statistics" and "salary")."""
+
+    class Guides:
+        def covers(self, term: str) -> bool:
+            return term.lower() in {"statistics", "salary", "widgets"}
+
+    answerer = ExtractiveAnswerer(None, {}, Guides(),  # type: ignore[arg-type]
+                                  model=replace(default_model(), offtopic_z=0.5, unknown_z=3.0),
+                                  offtopic=(0.2, 0.1))
+
+    def level(text: str) -> float | None:
+        return answerer.offtopic_level(Question(text, text, "other", ()))
+
+    assert level("widgets salary") == pytest.approx(0.25)
+    # "pay" and "money" are salary cues, "stats" is spelled out as "statistics"
+    assert level("pay stats money widgets") == pytest.approx(0.25)
+    assert level("puppy chewing shoes widgets") == pytest.approx(0.5)
+    # an abbreviation counts only when the guides use its long form
+    assert level("calc linalg widgets") == pytest.approx(0.5)
+
+
 def test_a_table_cell_says_which_column_it_is_in() -> None:
     talk = ("# T\n\n## Gears or springs\n\nFeature Gears Springs\n"
             "Upkeep Needs fresh oil every single week. Needs nothing at all, ever.\n"
