@@ -473,7 +473,7 @@ class ExtractiveAnswerer:
         """A word of the guides, or of the domain as the vocabularies define it: a chat
         abbreviation whose long form the guides use ("stats"), or a cue of a question kind
         ("pay": the guides say "salary" and "paid", never "pay"). Such words are not the
-        off-topic ones the higher level is for ("puppy", "vlookup")."""
+        off-topic ones the higher level is for ("puppy", "lasagna")."""
         if self.coverage.covers(word) or marks_a_kind(word):
             return True
         long = spelled_out(word)
@@ -485,13 +485,13 @@ class ExtractiveAnswerer:
         """Every piece of every candidate block with its features and probability."""
         blocks = candidate_blocks(hits)
         if qvec is not None and self.embed is not None and q.context:
-            # A follow-up is searched with the conversation ("pytorch or tensorflow?" then
-            # "which is easier to debug"): that finds the right passages. Which of their
-            # sentences answers is what the follow-up itself asks, so pieces, headings and
-            # blocks are compared with its own vector. Measured on the train and dev
-            # follow-ups: this beat the search's vector and a half-and-half blend of both,
-            # which kept the earlier question's pull. The off-topic floor still reads the
-            # search's vector: "and in the evenings?" is on topic because of what came first.
+            # A follow-up is searched with the conversation: that finds the right
+            # passages. Which of their sentences answers is what the follow-up itself
+            # asks, so pieces, headings and blocks are compared with its own vector.
+            # Measured on the train and dev follow-ups: this beat the search's vector and a
+            # half-and-half blend of both, which kept the earlier question's pull. The
+            # off-topic floor still reads the search's vector: a terse follow-up is on
+            # topic because of what came before it.
             qvec = self.embed(q.own_search_text)
         piece_ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
         ids = piece_ids + [heading_id(b) for b, _ in blocks if b.heading_start >= 0]

@@ -61,6 +61,7 @@ def expand_abbreviations(text: str) -> str:
 
 def spelled_out(word: str) -> str | None:
     """The long form of a chat abbreviation ("stats" -> "statistics"), or None."""
-    table = vocab()["abbreviations"]
-    long = table.get(word.lower())
-    return str(long) if long is not None and not word.startswith("_") else None
+    if word.startswith("_"):  # the table's own notes ("_about")
+        return None
+    long = vocab()["abbreviations"].get(word.lower())
+    return None if long is None else str(long)
