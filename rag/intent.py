@@ -33,13 +33,14 @@ UNIT_CUES: dict[str, re.Pattern[str]] = {
 }
 
 
-def classify(question: str) -> Intent:
+def classify(question: str, floor: float = 1.0) -> Intent:
+    """The kind whose cues weigh most in `question`; "other" below `floor`."""
     scores: dict[Intent, float] = {k: 0.0 for k in INTENTS if k != "other"}
     for kind, cues in _QUESTION_CUES.items():
         scores[kind] = sum(w * len(p.findall(question)) for p, w in cues)  # type: ignore[index]
     scores["tooling"] += 1.2 * len(TOOLS.findall(question))
     best = max(scores, key=lambda k: scores[k])
-    return best if scores[best] >= 1.0 else "other"
+    return best if scores[best] >= floor else "other"
 
 
 def unit_matches(kind: Intent, text: str) -> bool:

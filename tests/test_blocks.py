@@ -308,6 +308,19 @@ def test_a_followup_is_searched_with_the_conversation_and_scored_on_its_own_word
     assert asked == [q.own_search_text]
 
 
+def test_a_followup_keeps_the_conversations_kind_unless_it_asks_another(
+    widget_bot: CareerBot,
+) -> None:
+    history = [{"role": "user", "content": "what is the pay for a junior widget engineer"},
+               {"role": "assistant", "content": "About $61,000 a year."}]
+    # a passing mention of years is the experience the figure is for
+    assert widget_bot.prepare("and after a few years?", history).intent == "salary"
+    assert widget_bot.prepare("and after a few years?").intent == "timeline"
+    # a strong cue of another kind is a new question
+    assert widget_bot.prepare("and how long does it take to get there?", history).intent \
+        == "timeline"
+
+
 def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot) -> None:
     a = widget_bot.ask("which tools will I use every day for widgets")
     texts = {d["doc_id"]: d["text"] for d in widget_bot.store.list_docs(with_text=True)}
