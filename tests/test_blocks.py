@@ -314,8 +314,9 @@ def test_a_followup_keeps_the_conversations_kind_unless_it_asks_another(
     history = [{"role": "user", "content": "what is the pay for a junior widget engineer"},
                {"role": "assistant", "content": "About $61,000 a year."}]
     # a passing mention of years is the experience the figure is for
-    assert widget_bot.prepare("and after a few years?", history).intent == "salary"
-    assert widget_bot.prepare("and after a few years?").intent == "timeline"
+    assert widget_bot.prepare("what about with five years behind me?", history).intent \
+        == "salary"
+    assert widget_bot.prepare("what about with five years behind me?").intent == "timeline"
     # a strong cue of another kind is a new question
     assert widget_bot.prepare("and how long does it take to get there?", history).intent \
         == "timeline"
