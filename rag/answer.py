@@ -508,9 +508,7 @@ class ExtractiveAnswerer:
         central = _centrality([vecs.get(u) for u in piece_ids])
         piece_sim = [sim(u) for u in piece_ids]  # in the order the rows below are built
 
-        qterms = set(sparse.terms(q.search_text))
-        focus = set(sparse.terms(q.text)) if q.text != q.search_text else set()
-        qterms |= focus
+        qterms = set(sparse.terms(q.search_text))  # holds q.text's terms (chat.py builds it)
         texts = [(b, p, b.quote(p.start, p.end)) for b, _ in blocks for p in b.pieces]
         pterms = {(b.key, p.start): set(sparse.terms(t)) for b, p, t in texts}
         n = len(texts) or 1
@@ -1081,7 +1079,7 @@ def _spread_list(q: Question, ranked: list[Scored], lead: float) -> Block | None
     items = {s.piece.item for s in ranked if s.block is b and s.prob >= near and s.piece.item >= 0}
     if len(items) < 2:
         return None
-    asked = set(sparse.terms(q.search_text)) | set(sparse.terms(q.text))
+    asked = set(sparse.terms(q.search_text))
     if any(name and name <= asked for name in _item_names(b)):
         return None
     return b

@@ -38,8 +38,14 @@ def aliases() -> dict[str, str]:
 
 
 @cache
+def _abbreviation_table() -> dict[str, str]:
+    """Abbreviation -> long form, without the table's own notes ("_about")."""
+    return {k: str(v) for k, v in vocab()["abbreviations"].items() if not k.startswith("_")}
+
+
+@cache
 def _abbreviations() -> tuple[tuple[re.Pattern[str], str], ...]:
-    table = {k: v for k, v in vocab()["abbreviations"].items() if not k.startswith("_")}
+    table = _abbreviation_table()
     return tuple((re.compile(rf"(?<![\w/]){re.escape(k)}(?![\w/])", re.IGNORECASE), v)
                  for k, v in sorted(table.items(), key=lambda kv: -len(kv[0])))
 
@@ -61,7 +67,4 @@ def expand_abbreviations(text: str) -> str:
 
 def spelled_out(word: str) -> str | None:
     """The long form of a chat abbreviation ("stats" -> "statistics"), or None."""
-    if word.startswith("_"):  # the table's own notes ("_about")
-        return None
-    long = vocab()["abbreviations"].get(word.lower())
-    return None if long is None else str(long)
+    return _abbreviation_table().get(word.lower())
