@@ -238,7 +238,10 @@ def qualifiers(q: Question, cases_only: bool = False) -> list[re.Pattern[str]]:
     pattern it takes in a guide's text. `cases_only`: only those that pick one case among
     its siblings (a place, an employer, a level), not a topic word (a tool)."""
     terms = [t for t in q.specifics if not t.isdigit() and (not cases_only or _is_name(t))]
-    terms += [m.group(0) for m in pattern("qualifiers").finditer(q.text)]
+    # "I work full time" is the asker's job: they study part-time, and the guide's
+    # "full-time learner" figure is the other case, not theirs.
+    text = pattern("asker_works_full_time").sub("part-time", q.text)
+    terms += [m.group(0) for m in pattern("qualifiers").finditer(text)]
     out = []
     for t in dict.fromkeys(x.lower() for x in terms):
         words_ = re.split(r"[\s-]+", _norm(t))

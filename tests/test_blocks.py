@@ -606,6 +606,18 @@ def test_a_piece_about_another_case_than_the_one_asked_is_marked() -> None:
                                                "degree", ())), "A Master's helps.")
 
 
+def test_an_asker_who_works_full_time_is_a_part_time_learner() -> None:
+    """Their "full time" is the job: the full-time learner's figure is the other case."""
+    for asked in ("i am working full time, how long to learn widgets?",
+                  "with a full-time job, how many weeks for widget making"):
+        quals = qualifiers(Question(asked, "", "timeline", ()))
+        assert _other_case(quals, "A full-time widget learner needs 8 weeks."), asked
+        assert any(p.search("Part-time learners need 20 weeks.") for p in quals), asked
+    # studying full time is the full-time case
+    quals = qualifiers(Question("if i study widgets full time, how long?", "", "timeline", ()))
+    assert not _other_case(quals, "A full-time widget learner needs 8 weeks.")
+
+
 def test_the_first_line_comes_from_the_block_most_likely_to_hold_the_answer() -> None:
     talk = ("# T\n\n## Springs\n\nSprings store energy when wound. Gears matter too, they "
             "say. Oil keeps springs from rusting.\n\n"
