@@ -268,6 +268,18 @@ def _other_case(quals: Sequence[re.Pattern[str]], text: str) -> bool:
                for m in pattern("qualifiers").finditer(text))
 
 
+# A quoted mention, short, lowercase and not a sentence: 'a "yes or no" question' names a
+# verdict, it does not give one (a quoted sentence, "No, you don't.", does).
+_MENTION = re.compile(r'"[a-z][^"\n.!?]{0,38}"|“[a-z][^”\n.!?]{0,38}”')
+
+
+def _plain_verdict(text: str) -> bool:
+    """Whether `text` gives a verdict in plain words ("usually not", "No, you don't need a
+    PhD"): not one it asks ("What if you don't have a key?") or quotes as a mention."""
+    return not text.rstrip().endswith("?") \
+        and bool(pattern("verdict_plain").search(_MENTION.sub("", text)))
+
+
 def _shape_cue(shape: str, intent: str, p: Piece, text: str) -> bool:
     """Whether a piece has what the question's shape asks for: a verdict for a yes/no
     question, a comparative for a comparison, a figure for a figure question, an item for
@@ -827,7 +839,7 @@ class ExtractiveAnswerer:
             # not.") leads even when it scores below the sentences around it: a short
             # verdict shares few words with the question.
             plain = [s for s in eligible if s.block is best.block and s.prob >= keep
-                     and pattern("verdict_plain").search(s.text)]
+                     and _plain_verdict(s.text)]
             if plain:
                 return max(plain, key=lambda s: s.prob)
         near = best.prob * self.model.lead

@@ -24,6 +24,7 @@ from rag.answer import (
     _named_list,
     _number,
     _other_case,
+    _plain_verdict,
     _read_on,
     answer_shape,
     candidate_blocks,
@@ -604,6 +605,15 @@ def test_a_piece_about_another_case_than_the_one_asked_is_marked() -> None:
     # a question with no case of its own has no other case
     assert not _other_case(qualifiers(Question("do widget makers need a degree", "",
                                                "degree", ())), "A Master's helps.")
+
+
+def test_a_plain_verdict_is_given_not_asked_or_mentioned() -> None:
+    assert _plain_verdict("For a hobby widget, usually not.")
+    assert _plain_verdict('The maker said: "No, you can skip the lathe."')
+    # asked, mentioned in quotes, or "no" as a determiner: no verdict
+    assert not _plain_verdict("But what if you don't own a lathe?")
+    assert not _plain_verdict('It answers any "yes or no" widget check.')
+    assert not _plain_verdict("Sanding by hand is fun, said no one ever.")
 
 
 def test_an_asker_who_works_full_time_is_a_part_time_learner() -> None:
