@@ -116,7 +116,7 @@ def test_ask_with_history_file(env: dict[str, str], tmp_path: Path) -> None:
     run(env, "ingest")
     history = tmp_path / "h.json"
     history.write_text(json.dumps([
-        {"role": "user", "content": "What do ML engineers earn in San Francisco?"},
+        {"role": "user", "content": "Typical pay for an ML engineer job based in San Francisco?"},
         {"role": "assistant", "content": "About $193,919."},
     ]))
     body = run_json(env, "ask", "And in Austin?", "--history", str(history))
