@@ -862,6 +862,9 @@ class ExtractiveAnswerer:
         for term in q.specifics:
             if _contrasted(term, q.text):
                 continue  # "python and not java": what is set aside is not asked about
+            if _told(term, q.text) and not _is_name(term):
+                continue  # the asker's background; a place or employer still qualifies
+                # what is asked ("im in oslo. what would i earn?")
             t = _norm(term)
             if t in self.source_terms:
                 continue  # "according to BlogAcademy" names a source, not a topic
@@ -902,6 +905,19 @@ def _contrasted(term: str, text: str) -> bool:
         if pattern("contrast").search(text[: m.start()]):
             return True
     return False
+
+
+def _told(term: str, text: str) -> bool:
+    """Whether `term` is only in what the asker tells of themselves, not in what they ask
+    ("i write java and go. which framework is gentler?"): a question of several sentences,
+    some asking (`asking_sentence`) and some not, names it only in the others. The
+    guides' silence on the asker's background is no reason to refuse the question."""
+    sentences = [s for s in re.split(r"(?<=[.?!])\s+|\n+", text) if s.strip()]
+    asking = [s for s in sentences if pattern("asking_sentence").search(s)]
+    if not asking or len(asking) == len(sentences):
+        return False
+    pat = term_pattern(term)
+    return not any(pat.search(s) for s in asking)
 
 
 def _terse(group: list[Scored]) -> bool:

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from eval.answers import answer_sentences, citation_problems
-from rag.answer import Answer, _contrasted, specific_terms
+from rag.answer import Answer, _contrasted, _told, specific_terms
 from rag.chat import CareerBot, is_followup
 from rag.intent import classify
 from tests.conftest import CORPUS
@@ -61,6 +61,25 @@ def test_specific_terms() -> None:
 )
 def test_contrasted(term: str, question: str, contrasted: bool) -> None:
     assert _contrasted(term, question) is contrasted
+
+
+@pytest.mark.parametrize(
+    ("term", "question", "told"),
+    [
+        # named only where the asker tells of themselves: background, not the question
+        ("scala", "i code in scala at work. which framework is easier to start with?", True),
+        ("scala", "which framework is easier to start with? i only know scala", True),
+        ("scala", "ok so, which framework? my team uses scala", True),
+        # named where the asker asks
+        ("scala", "i know python. should i learn scala too?", False),
+        ("scala", "python is fine. or should i learn scala", False),
+        ("scala", "is scala used for ml", False),
+        # one sentence, or no sentence that asks: nothing to set apart
+        ("scala", "i code in scala at work and want to move into ml", False),
+    ],
+)
+def test_told(term: str, question: str, told: bool) -> None:
+    assert _told(term, question) is told
 
 
 @pytest.mark.parametrize(
@@ -155,6 +174,19 @@ def test_a_tool_set_aside_is_not_asked_about(bot: CareerBot) -> None:
     a = bot.ask("Why do teams use Python for ML and not Scala?")
     _check_grounded(bot, a)
     assert not a.abstained, a.answer
+
+
+@pytest.mark.integration
+def test_the_askers_background_is_not_asked_about(bot: CareerBot) -> None:
+    """An uncovered tool in what the asker tells of themselves is no reason to refuse; the
+    same tool in what they ask is."""
+    told = bot.ask("I have only ever coded in Scala. Which deep learning framework is "
+                   "gentler to start with?")
+    _check_grounded(bot, told)
+    assert not told.abstained, told.answer
+    asked = bot.ask("I have coded in Python for years. Which Scala library is gentler to "
+                    "start with?")
+    assert asked.abstained and "Scala" in asked.direct, asked.answer
 
 
 @pytest.mark.integration
