@@ -847,9 +847,18 @@ class ExtractiveAnswerer:
                         key=lambda s: s.index)
         if cue is not None:
             inside = [s for s in inside if cue.search(s.text)] or inside
-        # reading order, but what matches the question's qualifiers first
-        inside.sort(key=lambda s: (-s.x[_QUALIFIERS], s.index))
-        return inside[0] if inside else best
+        # reading order, but what matches the question's qualifiers first; a table's rows
+        # are aspects side by side, not a verdict and its nuance: the best row leads, from
+        # its first cell (the row's other cells read on from it)
+        table = best.block.kind == "table"
+        inside.sort(key=lambda s: (-s.x[_QUALIFIERS], -s.prob if table else s.index))
+        first = inside[0] if inside else best
+        if table:
+            cells = {s.index: s for s in ranked if s.block is first.block}
+            while (prev := cells.get(first.index - 1)) is not None \
+                    and "\n" not in first.block.quote(prev.piece.end, first.piece.start):
+                first = prev
+        return first
 
     def _uncovered(self, q: Question, scored: list[Scored]) -> list[str]:
         """Specifics of the question the guides do not speak to.

@@ -537,6 +537,12 @@ def test_a_table_cell_says_which_column_it_is_in() -> None:
         "Noise Clatters loudly under a heavy load.", "Stays silent the whole time."]
     # a header naming other columns than each row's cells: no column is guessed
     assert all(table_columns(b) == {} for b in blocks if b is not table)
+    # rows are aspects side by side: the best row leads, not the first one near it
+    scored = _scored(talk, lambda t: 0.9 if "silent" in t else 0.8 if "fresh oil" in t
+                     else 0.1)
+    assert _compose("gears or springs, which one for a quiet room", scored).direct == (
+        "Gears: Noise Clatters loudly under a heavy load. [1] "
+        "Springs: Stays silent the whole time. [2]")
 
 
 def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
