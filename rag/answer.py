@@ -40,7 +40,7 @@ from rag import sparse
 from rag.blocks import Block, Piece, block_id, heading_id, piece_id, table_columns
 from rag.intent import TOOLS, Intent, marks_a_kind, unit_matches
 from rag.store import Hit, Store, hit_order
-from rag.text import is_sub_item
+from rag.text import is_sub_item, typed_sentences
 from rag.vocab import DATA, aliases, expand_abbreviations, pattern, spelled_out, vocab
 
 
@@ -921,7 +921,7 @@ def _told(term: str, text: str) -> bool:
     ("i write java and go. which framework is gentler?"): a question of several sentences,
     some asking (`asking_sentence`) and some not, names it only in the others. The
     guides' silence on the asker's background is no reason to refuse the question."""
-    sentences = [s for s in re.split(r"(?<=[.?!])\s+|\n+", text) if s.strip()]
+    sentences = typed_sentences(text)
     asking = [s for s in sentences if pattern("asking_sentence").search(s)]
     if not asking or len(asking) == len(sentences):
         return False

@@ -25,11 +25,11 @@ from rag.answer import (
 from rag.calibrate import offtopic_stats
 from rag.embed import Embedder
 from rag.intent import TOOLS, classify
-from rag.query import clean_query
+from rag.query import clean_query, resolve_ordinal
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Hit, Store
-from rag.vocab import expand_abbreviations
+from rag.vocab import expand_abbreviations, pattern
 
 _FOLLOWUP_START = re.compile(
     r"^\s*(and|but|so|also|then|or|what\s+about|how\s+about|what\s+if|and\s+if|same|ok(ay)?"
@@ -50,8 +50,8 @@ FOLLOWUP_FLOOR = 2.0
 def is_followup(question: str) -> bool:
     """Whether a question leans on an earlier turn ("And in San Francisco?", "Which one...")."""
     content = [t for t in sparse.terms(question)]
-    if _FOLLOWUP_START.search(question):
-        return True
+    if _FOLLOWUP_START.search(question) or pattern("ordinal_reference").search(question):
+        return True  # "and ...", "what about ...", "the second one"
     if len(content) <= 2:
         return True
     return bool(_REFERENCE.search(question)) and len(content) <= 4
@@ -125,20 +125,29 @@ class CareerBot:
         """Clean the question and resolve it against earlier user turns."""
         context = ""
         context_intent = "other"
+        reply = ""  # the assistant's turn just before the question, if it is the last
         for turn in history:
+            reply = str(turn.get("content", "")) if turn.get("role") == "assistant" else ""
             if turn.get("role") != "user":
                 continue
             prior = self._resolve(str(turn.get("content", "")), context, context_intent)
             context, context_intent = prior.search_text, prior.intent
+        if context and reply and is_followup(clean_query(question)):
+            # "the second one": the second item the reply listed, named in its place
+            resolved = resolve_ordinal(question, reply)
+            if resolved != question:
+                return self._resolve(resolved, context, context_intent, followup=True)
         return self._resolve(question, context, context_intent)
 
-    def _resolve(self, question: str, context: str, context_intent: str) -> Question:
+    def _resolve(self, question: str, context: str, context_intent: str,
+                 followup: bool | None = None) -> Question:
+        """`followup`: whether `question` leans on `context` (None: `is_followup` says)."""
         cleaned = clean_query(question)
         text = self.retriever.prepare(cleaned)
         intent = classify(text)
         # Searched with abbreviations spelled out; answered (shape, specifics) as typed.
         search_text = expand_abbreviations(text)
-        followup = bool(context) and is_followup(cleaned)
+        followup = bool(context) and (is_followup(cleaned) if followup is None else followup)
         if followup:
             search_text = f"{context} {search_text}"
             if context_intent != "other" and classify(text, FOLLOWUP_FLOOR) == "other":

@@ -89,6 +89,7 @@ def test_told(term: str, question: str, told: bool) -> None:
         ("What about a bootcamp certificate?", True),
         ("Which one is simpler to pick up?", True),
         ("what if I only study on weekends?", True),
+        ("why would anyone pick the third one over the others", True),
         ("How long does it take to become a machine learning engineer?", False),
         ("Which Python libraries should a beginner learn for data work?", False),
     ],

@@ -323,6 +323,22 @@ def test_a_followup_keeps_the_conversations_kind_unless_it_asks_another(
         == "timeline"
 
 
+def test_a_followup_naming_an_item_by_its_place_asks_about_that_item(
+    widget_bot: CareerBot,
+) -> None:
+    history = [{"role": "user", "content": "which tools will I use every day for widgets"},
+               {"role": "assistant", "content": "The guide lists 3 tools: Hammerlane [1], "
+                                                "Fluxgrid [2] and Quillset [3]."}]
+    q = widget_bot.prepare("what is the second one good for?", history)
+    assert q.text == "what is fluxgrid good for?" and q.context
+    # without the reply, or with a reply that lists nothing, the question stays as asked
+    assert widget_bot.prepare("what is the second one good for?", history[:1]).text == \
+        "what is the second one good for?"
+    other = [history[0], {"role": "assistant", "content": "Mostly a hammer."}]
+    assert widget_bot.prepare("what is the second one good for?", other).text == \
+        "what is the second one good for?"
+
+
 def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot) -> None:
     a = widget_bot.ask("which tools will I use every day for widgets")
     texts = {d["doc_id"]: d["text"] for d in widget_bot.store.list_docs(with_text=True)}

@@ -6,7 +6,7 @@ import pytest
 
 from ingest.pipeline import ingest_corpus
 from rag import sparse
-from rag.query import clean_query, injection_sentences
+from rag.query import clean_query, injection_sentences, listed_items, resolve_ordinal
 from rag.retrieve import QdrantRetriever
 from rag.spelling import Vocabulary
 from tests.conftest import CORPUS
@@ -173,3 +173,28 @@ def test_fusion_cuts_each_list_at_its_depth() -> None:
     deep = [("a", 0.9), ("b", 0.8), ("c", 0.7)]
     assert {i for i, _ in fuse([deep], depth=2, limit=5)} == {"a", "b"}
     assert fuse([], depth=2, limit=5) == []
+
+
+def test_listed_items_are_the_replys_own_enumeration() -> None:
+    # our own list line: citation numbers and a nested list's sub-items dropped
+    assert listed_items("The guide lists 3 tools: Hammers [1], Files [2] (Flat [3] and "
+                        "Round [4]) and Clamps [5].\n- Hammers strike. [6]") == [
+        "Hammers", "Files", "Clamps"]
+    # a reply in prose, with or without a comma before "and"
+    assert listed_items("Mostly three: cutting, filing, and polishing.") == [
+        "cutting", "filing", "polishing"]
+    assert listed_items("You cut it first and then you file it") == [
+        "You cut it first", "then you file it"]
+    assert listed_items("It depends on the widget.") == []
+
+
+def test_an_ordinal_reference_is_the_item_the_reply_listed() -> None:
+    reply = "Mostly three stages: Cutting [1], Filing [2] and Polishing [3]."
+    assert resolve_ordinal("ok what tools for the second one?", reply) == \
+        "ok what tools for filing?"
+    assert resolve_ordinal("and how long does that last stage take", reply) == \
+        "and how long does polishing take"
+    # no such item, or nothing listed: the question as asked
+    assert resolve_ordinal("and the fifth one?", reply) == "and the fifth one?"
+    assert resolve_ordinal("and the second one?", "It depends.") == "and the second one?"
+    assert resolve_ordinal("and the filing?", reply) == "and the filing?"
