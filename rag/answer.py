@@ -419,6 +419,7 @@ _DEPENDENT = re.compile(r"^[\"“]?(this|that|it|these|those|they|such|here|ther
 _ADJACENT = 4  # characters between two blocks that follow each other (line breaks)
 _SENTENCE_END = re.compile(r"[.!?][\"”’)]*$")  # a full stop, maybe inside a quote
 _TERSE_WORDS = 8  # a fragment this short as the first line gets its heading as a label
+_SETUP_WORDS = 10  # a first line shorter than this reads past a pleasantry (_read_on)
 _FILLER_WORDS = 4  # pieces this short carry no answer on their own ("Great question.")
 
 
@@ -996,11 +997,21 @@ def _read_on(group: list[Scored], scored: list[Scored], min_words: int,
     words = sum(len(x.text.split()) for x in group)
     item = group[-1].piece.item
     matched = max(_qualified(cases, x.text) for x in group)
+    skip = 0  # pleasantries passed over
     while words < min_words:
-        nxt = same.get(group[-1].index + 1)
+        nxt = same.get(group[-1].index + 1 + skip)
         if nxt is None or nxt.piece.role in ("question", "lead") or nxt.piece.item != item \
-                or _filler(nxt) or "\n" in nxt.block.quote(group[-1].piece.end, nxt.piece.start):
+                or "\n" in nxt.block.quote(same[nxt.index - 1].piece.end, nxt.piece.start):
             break
+        if _filler(nxt):
+            # A setup sentence and a pleasantry ("You've done the basics. Time to level
+            # up.") lead to the answer: it is read past. After more than a setup, a
+            # fragment ends the line ("...to be sure. Build.").
+            if words >= _SETUP_WORDS:
+                break
+            skip += 1
+            continue
+        skip = 0
         if _qualified(cases, nxt.text) < matched and not _DEPENDENT.match(nxt.text):
             break
         group = [*group, nxt]

@@ -458,6 +458,13 @@ def test_a_short_first_line_reads_on_in_its_own_line() -> None:
     # the next sentence joins a short verdict; a fragment ("Build.") ends the line
     assert [s.text for s in _read_on(first, scored, 30)] == [
         "Usually not, if kept dry.", "Oil them twice a year to be sure."]
+    # a setup and a pleasantry lead to the answer: the line reads past the pleasantry
+    talk2 = ("# T\n\n## Next widget\n\nSo, gears are done. Time to level up. A spring "
+             "clock is the next widget to build.\n")
+    _, blocks2 = _blocks(talk2)
+    scored2 = [Scored(b, p, i, [], 0.0) for b in blocks2 for i, p in enumerate(b.pieces)]
+    assert [s.text for s in _read_on(scored2[:1], scored2, 30)] == [
+        "So, gears are done.", "A spring clock is the next widget to build."]
     # a table's next row is another point, never the same line
     row = [s for s in scored if s.text.startswith("Junior")]
     assert [s.text for s in _read_on(row, scored, 30)] == [
