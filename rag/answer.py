@@ -1001,7 +1001,8 @@ def _read_on(group: list[Scored], scored: list[Scored], min_words: int,
     while words < min_words:
         nxt = same.get(group[-1].index + 1 + skip)
         if nxt is None or nxt.piece.role in ("question", "lead") or nxt.piece.item != item \
-                or "\n" in nxt.block.quote(same[nxt.index - 1].piece.end, nxt.piece.start):
+                or "\n" in nxt.block.quote(same.get(nxt.index - 1, group[-1]).piece.end,
+                                            nxt.piece.start):
             break
         if _filler(nxt):
             # A setup sentence and a pleasantry ("You've done the basics. Time to level
