@@ -30,7 +30,7 @@ QUERIES = [
     "Which deployment tools matter most?",
     "Which mistakes do beginners make most often?",
     "python or r",
-    "what should my first portfolio project be",
+    "a portfolio project to begin with, any suggestion",
     "interview tips please",
     "how much math do I really need",
 ]
