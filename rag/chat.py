@@ -25,7 +25,7 @@ from rag.answer import (
 from rag.calibrate import offtopic_stats
 from rag.embed import Embedder
 from rag.intent import TOOLS, classify
-from rag.query import clean_query, resolve_ordinal
+from rag.query import asking_sentences, clean_query, resolve_ordinal
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Hit, Store
@@ -144,7 +144,12 @@ class CareerBot:
         """`followup`: whether `question` leans on `context` (None: `is_followup` says)."""
         cleaned = clean_query(question)
         text = self.retriever.prepare(cleaned)
-        intent = classify(text)
+        # The kind is what the question asks: "no luck after 6 months. what do they make
+        # in austin?" asks a salary, and its months are the asker's story. What the asking
+        # sentences do not settle, the whole question does.
+        asked = " ".join(asking_sentences(text))
+        intent = classify(asked) if asked != text else "other"
+        intent = classify(text) if intent == "other" else intent
         # Searched with abbreviations spelled out; answered (shape, specifics) as typed.
         search_text = expand_abbreviations(text)
         followup = bool(context) and (is_followup(cleaned) if followup is None else followup)

@@ -56,6 +56,14 @@ def clean_query(text: str) -> str:
     return out or re.sub(r"\s+", " ", stripped).strip()
 
 
+def asking_sentences(text: str) -> list[str]:
+    """The sentences of a question that ask (vocab `asking_sentence`: a question mark at
+    the end, or a question word at the start); all of them when none does. The others
+    tell the asker's situation ("i work in logistics. how long would it take?")."""
+    sentences = typed_sentences(text)
+    return [s for s in sentences if pattern("asking_sentence").search(s)] or sentences
+
+
 _CITATION = re.compile(r"\s*\[\d+\]")
 _ASIDE = re.compile(r"\s*\([^()]*\)")
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3,

@@ -339,6 +339,13 @@ def test_a_followup_naming_an_item_by_its_place_asks_about_that_item(
         "what is the second one good for?"
 
 
+def test_the_kind_is_what_the_asking_sentence_asks(widget_bot: CareerBot) -> None:
+    # the asker's story cues a timeline ("how long", "months"); what they ask is the pay
+    told = "I know how long it takes, roughly how many months. Do widget engineers earn well?"
+    assert widget_bot.prepare(told).intent == "salary"
+    assert widget_bot.prepare("what do widget engineers make there?").intent == "salary"
+
+
 def test_list_answer_names_each_item_with_its_own_citation(widget_bot: CareerBot) -> None:
     a = widget_bot.ask("which tools will I use every day for widgets")
     texts = {d["doc_id"]: d["text"] for d in widget_bot.store.list_docs(with_text=True)}
@@ -574,7 +581,7 @@ def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
 
     class Words:
         def covers(self, term: str) -> bool:
-            return term in {"gbs", "gear", "logs"}
+            return term in {"gbs", "gear", "logs", "natural", "language", "processing"}
 
     answerer = ExtractiveAnswerer(None, {}, Words())  # type: ignore[arg-type]
 
@@ -583,6 +590,8 @@ def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
 
     assert uncovered("my logs are a few GB, now what", ("GB",)) == []
     assert uncovered("my logs are in TB, now what", ("TB",)) == ["TB"]
+    # an abbreviation the guides write out is their topic, however it is typed
+    assert uncovered("does NLP read gear logs", ("NLP",)) == []
 
 
 def test_a_list_whose_best_pieces_lie_in_several_items_answers_as_a_whole() -> None:
