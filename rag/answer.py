@@ -39,9 +39,9 @@ from typing import Any, Protocol
 from rag import sparse
 from rag.blocks import Block, Piece, block_id, heading_id, piece_id, table_columns
 from rag.intent import TOOLS, Intent, marks_a_kind, unit_matches
-from rag.query import asking_sentences
+from rag.query import split_asking
 from rag.store import Hit, Store, hit_order
-from rag.text import is_sub_item, typed_sentences
+from rag.text import is_sub_item
 from rag.vocab import DATA, aliases, expand_abbreviations, pattern, spelled_out, vocab
 
 
@@ -272,12 +272,13 @@ def _other_case(quals: Sequence[re.Pattern[str]], text: str) -> bool:
 # A quoted mention, short, lowercase and not a sentence: 'a "yes or no" question' names a
 # verdict, it does not give one (a quoted sentence, "No, you don't.", does).
 _MENTION = re.compile(r'"[a-z][^"\n.!?]{0,38}"|“[a-z][^”\n.!?]{0,38}”')
+_ASKS = re.compile(r"\?[\"”’')\]]*\s*$")  # ends in a question, maybe inside a quote
 
 
 def _plain_verdict(text: str) -> bool:
     """Whether `text` gives a verdict in plain words ("usually not", "No, you don't need a
     PhD"): not one it asks ("What if you don't have a key?") or quotes as a mention."""
-    return not text.rstrip().endswith("?") \
+    return not _ASKS.search(text) \
         and bool(pattern("verdict_plain").search(_MENTION.sub("", text)))
 
 
@@ -931,8 +932,8 @@ def _told(term: str, text: str) -> bool:
     ("i write java and go. which framework is gentler?"): a question of several sentences,
     some asking (`asking_sentence`) and some not, names it only in the others. The
     guides' silence on the asker's background is no reason to refuse the question."""
-    asking = asking_sentences(text)
-    if len(asking) == len(typed_sentences(text)):
+    asking, told = split_asking(text)
+    if not told:
         return False
     pat = term_pattern(term)
     return not any(pat.search(s) for s in asking)
@@ -1014,9 +1015,9 @@ def _read_on(group: list[Scored], scored: list[Scored], min_words: int,
             break
         if _filler(nxt):
             # A setup sentence and a pleasantry ("You've done the basics. Time to level
-            # up.") lead to the answer: it is read past. After more than a setup, a
-            # fragment ends the line ("...to be sure. Build.").
-            if words >= _SETUP_WORDS:
+            # up.") lead to the answer: the one pleasantry is read past. After more than a
+            # setup, or a second fragment, the line ends ("...to be sure. Build.").
+            if words >= _SETUP_WORDS or skip:
                 break
             skip += 1
             continue

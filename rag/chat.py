@@ -25,7 +25,7 @@ from rag.answer import (
 from rag.calibrate import offtopic_stats
 from rag.embed import Embedder
 from rag.intent import TOOLS, classify
-from rag.query import asking_sentences, clean_query, resolve_ordinal
+from rag.query import clean_query, resolve_ordinal, split_asking
 from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Hit, Store
@@ -147,8 +147,8 @@ class CareerBot:
         # The kind is what the question asks: "no luck after 6 months. what do they make
         # in austin?" asks a salary, and its months are the asker's story. What the asking
         # sentences do not settle, the whole question does.
-        asked = " ".join(asking_sentences(text))
-        intent = classify(asked) if asked != text else "other"
+        asking, told = split_asking(text)
+        intent = classify(" ".join(asking)) if told else "other"
         intent = classify(text) if intent == "other" else intent
         # Searched with abbreviations spelled out; answered (shape, specifics) as typed.
         search_text = expand_abbreviations(text)

@@ -56,39 +56,57 @@ def clean_query(text: str) -> str:
     return out or re.sub(r"\s+", " ", stripped).strip()
 
 
-def asking_sentences(text: str) -> list[str]:
-    """The sentences of a question that ask (vocab `asking_sentence`: a question mark at
-    the end, or a question word at the start); all of them when none does. The others
-    tell the asker's situation ("i work in logistics. how long would it take?")."""
+def split_asking(text: str) -> tuple[list[str], list[str]]:
+    """(the sentences that ask, the others) of a question: vocab `asking_sentence` says
+    which ask (a question mark at the end, a question word or an auxiliary and its subject
+    at the start); the others tell the asker's situation ("i work in logistics. how long
+    would it take?"). When every sentence asks, or none does, all of them ask."""
     sentences = typed_sentences(text)
-    return [s for s in sentences if pattern("asking_sentence").search(s)] or sentences
+    asking = [s for s in sentences if pattern("asking_sentence").search(s)]
+    if not asking or len(asking) == len(sentences):
+        return sentences, []
+    return asking, [s for s in sentences if s not in asking]
 
 
 _CITATION = re.compile(r"\s*\[\d+\]")
 _ASIDE = re.compile(r"\s*\([^()]*\)")
+_BULLET = re.compile(r"\s*(?:[-•*◦]|\d+[.)])\s")
+_LEADING_AND = re.compile(r"^(?:and|or)\s+", re.IGNORECASE)
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3,
              "fourth": 4, "4th": 4, "fifth": 5, "5th": 5, "last": -1, "final": -1}
 
 
 def listed_items(reply: str) -> list[str]:
-    """The items a reply enumerates, in order: those of its first line that lists two or
-    more ("... lists 4 points: A [1], B [2] and C [3].", "Roughly three: a, b and c."),
-    without citation numbers or bracketed asides (a nested list's sub-items).
+    """The items a reply enumerates on one line, in order: our own list line ("... lists
+    4 points: A [1], B [2] and C [3].", split at its citations, a nested list's bracketed
+    sub-items left out), or prose ("Roughly four: a, b, c and d.": three parts or more, or
+    two joined by "and"/"or"; a comma inside a figure, "$193,919", is no separator).
+    Bulleted lines are skipped: in our answers they are support lines, not items.
 
     Written by hand: what is wanted is the reply's own enumeration as the user read it,
     which a sentence splitter or a parser of one list format would not give."""
     for line in reply.splitlines():
-        line = _ASIDE.sub("", _CITATION.sub("", line)).strip().lstrip("-•* ").strip()
-        seg = line.split(":", 1)[1] if ":" in line else line
+        if _BULLET.match(line):
+            continue
+        line = _ASIDE.sub("", line).strip()
+        head, colon, seg = line.partition(":")
+        seg = seg if colon else head
+        cited = [_LEADING_AND.sub("", p.strip(" ,;")).strip()
+                 for p in re.findall(r"([^\[\]]+?)\s*\[\d+\]", seg)]
+        cited = [p for p in cited if p]
+        if _CITATION.search(line):
+            if colon and len(cited) >= 2:
+                return cited
+            continue
         seg = re.split(r"(?<=[.!?])\s", seg.strip())[0].strip().rstrip(".!?")
-        parts = [p.strip() for p in seg.split(",") if p.strip()]
+        parts = [p.strip() for p in re.split(r",(?!\d)", seg) if p.strip()]
         if not parts:
             continue
-        # the last part holds the last two items when there is no comma before "and"
-        tail = re.sub(r"^(?:and|or)\s+", "", parts.pop())
-        parts += [p for p in re.split(r"\s+(?:and|or)\s+", tail, maxsplit=1) if p]
-        if len(parts) >= 2:
-            return parts
+        last = _LEADING_AND.sub("", parts.pop())
+        joined = re.match(r"(.+)\s+(?:and|or)\s+(.+?)$", last)  # greedy: the last "and"
+        parts += [joined.group(1), joined.group(2)] if joined else [last]
+        if len(parts) >= 3 or (joined and len(parts) >= 2):
+            return [_LEADING_AND.sub("", p) for p in parts]
     return []
 
 
@@ -102,7 +120,7 @@ def resolve_ordinal(question: str, reply: str) -> str:
     items = listed_items(reply) if m else []
     if m is None or not items:
         return question
-    n = _ORDINALS[m.group(1).lower()]
+    n = _ORDINALS[(m.group(1) or m.group(2)).lower()]
     if n > len(items):
         return question
     item = items[n - 1 if n > 0 else -1].lower()

@@ -74,6 +74,7 @@ def test_contrasted(term: str, question: str, contrasted: bool) -> None:
         ("scala", "i know python. should i learn scala too?", False),
         ("scala", "python is fine. or should i learn scala", False),
         ("scala", "is scala used for ml", False),
+        ("scala", "Was a Scala dev for 5 years. which framework is easier?", True),
         # one sentence, or no sentence that asks: nothing to set apart
         ("scala", "i code in scala at work and want to move into ml", False),
     ],

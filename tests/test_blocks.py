@@ -648,8 +648,9 @@ def test_a_piece_about_another_case_than_the_one_asked_is_marked() -> None:
 def test_a_plain_verdict_is_given_not_asked_or_mentioned() -> None:
     assert _plain_verdict("For a hobby widget, usually not.")
     assert _plain_verdict('The maker said: "No, you can skip the lathe."')
-    # asked, mentioned in quotes, or "no" as a determiner: no verdict
+    # asked (also inside a quote), mentioned in quotes, or "no one": no verdict
     assert not _plain_verdict("But what if you don't own a lathe?")
+    assert not _plain_verdict('The maker asked: "Isn\'t a lathe needed?"')
     assert not _plain_verdict('It answers any "yes or no" widget check.')
     assert not _plain_verdict("Sanding by hand is fun, said no one ever.")
 
@@ -661,9 +662,11 @@ def test_an_asker_who_works_full_time_is_a_part_time_learner() -> None:
         quals = qualifiers(Question(asked, "", "timeline", ()))
         assert _other_case(quals, "A full-time widget learner needs 8 weeks."), asked
         assert any(p.search("Part-time learners need 20 weeks.") for p in quals), asked
-    # studying full time is the full-time case
-    quals = qualifiers(Question("if i study widgets full time, how long?", "", "timeline", ()))
-    assert not _other_case(quals, "A full-time widget learner needs 8 weeks.")
+    # studying full time is the full-time case; working full time as a goal says nothing
+    for asked in ("if i study widgets full time, how long?",
+                  "how long until i can work full time as a widget maker?"):
+        quals = qualifiers(Question(asked, "", "timeline", ()))
+        assert not _other_case(quals, "A full-time widget learner needs 8 weeks."), asked
 
 
 def test_the_first_line_comes_from_the_block_most_likely_to_hold_the_answer() -> None:

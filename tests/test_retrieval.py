@@ -186,6 +186,14 @@ def test_listed_items_are_the_replys_own_enumeration() -> None:
     assert listed_items("You cut it first and then you file it") == [
         "You cut it first", "then you file it"]
     assert listed_items("It depends on the widget.") == []
+    # an item with "and" inside, split at its citations; a figure's comma; two clauses
+    assert listed_items("The guide lists 3 tools: Hammers [1], Files and rasps [2] and "
+                        "Clamps [3].") == ["Hammers", "Files and rasps", "Clamps"]
+    assert listed_items("About $61,000 [1] in Gearton.") == []
+    assert listed_items("About $61,000.") == listed_items("Yes, you can.") == []
+    # bulleted lines are our support lines, not an enumeration
+    assert listed_items("It depends.\n- Hammers strike. [1]\n- Files, rasps and saws cut. [2]") \
+        == []
 
 
 def test_an_ordinal_reference_is_the_item_the_reply_listed() -> None:
@@ -198,3 +206,6 @@ def test_an_ordinal_reference_is_the_item_the_reply_listed() -> None:
     assert resolve_ordinal("and the fifth one?", reply) == "and the fifth one?"
     assert resolve_ordinal("and the second one?", "It depends.") == "and the second one?"
     assert resolve_ordinal("and the filing?", reply) == "and the filing?"
+    # "the first step" of a fresh question is no reference to the reply
+    assert resolve_ordinal("what is the first step to become a widget maker?", reply) == \
+        "what is the first step to become a widget maker?"
