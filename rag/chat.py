@@ -132,10 +132,12 @@ class CareerBot:
                 continue
             prior = self._resolve(str(turn.get("content", "")), context, context_intent)
             context, context_intent = prior.search_text, prior.intent
-        if context and reply and is_followup(clean_query(question)):
-            # "the second one": the second item the reply listed, named in its place
-            resolved = resolve_ordinal(question, reply)
-            if resolved != question:
+        if context and reply:
+            # "the second one": the second item the reply listed, named in its place (such
+            # a reference is a follow-up however the rest reads once the item stands in it)
+            cleaned = clean_query(question)
+            resolved = resolve_ordinal(cleaned, reply)
+            if resolved != cleaned:
                 return self._resolve(resolved, context, context_intent, followup=True)
         return self._resolve(question, context, context_intent)
 
