@@ -324,7 +324,7 @@ def serve(
     host, port = host or settings.host, port or settings.port
     # One store for ingest and app: the embedded store's folder is locked to one client.
     with opened_store(services) as store:
-        if store.count() == 0 or is_stale(settings, store):
+        if store.count() == 0 or is_stale(settings, store, services.embedder):
             typer.echo("index is empty or out of date; ingesting...")
             try:
                 _print_report(update_index(services, progress_for()).to_dict())

@@ -21,6 +21,7 @@ The test split is not read here.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,9 @@ from typing import Any
 
 from eval.answers import score_answers
 from eval.dataset import DEFAULT_SET, Item, load_items, spans
+from eval.fit_adapter import fit_matrix, question_rows
 from eval.run import _ingest, temporary_store
+from rag.adapter import AdaptedEmbedder, QueryAdapter, query_id
 from rag.answer import (
     FEATURES,
     MODEL_PATH,
@@ -36,10 +39,14 @@ from rag.answer import (
     ExtractiveAnswerer,
     Scored,
     default_model,
+    off_topic,
 )
 from rag.calibrate import offtopic_stats
+from rag.chat import CareerBot
+from rag.embed import Embedder
 from rag.services import Services
 from rag.settings import Settings
+from rag.store import Store
 
 Z_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 KEEP_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -121,101 +128,209 @@ def _best(choices: list[dict[str, float]], score: Any, middle_of: tuple[str, ...
     return choice, next(o for _, o, c in results if c == choice)
 
 
-def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> AnswerModel:
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+ADAPTER_FOLDS = 5
 
+
+def cross_fitted(train: list[Item], emb: Embedder, store: Store, settings: Settings,
+                 log: Any = print) -> dict[str, CareerBot]:
+    """For each train question, a bot whose query adapter was fitted without it.
+
+    The shipped adapter was fitted on these very questions, and ranks their evidence first
+    for nearly all of them (dev: about 0.85); rows built with it would teach the answer
+    model to trust the dense similarity far more than it deserves on a new question (a
+    first try: cross-validated top-1 0.98, C at the grid's smallest). So, as in stacking,
+    each train question's rows come from an adapter fitted with the same pull on the other
+    folds (grouped by section, as the answer model's folds are). Empty without an adapter."""
+    from sklearn.model_selection import GroupKFold
+
+    if not isinstance(emb, AdaptedEmbedder):
+        return {}
+    inner, pull = emb.inner, float(emb.adapter.info.get("pull", 0.01))
+    plain = Services(settings, embedder=inner, store=store).bot
+    rows = {r["id"]: r for r in question_rows(train, store, plain)}
+    labelled = [it for it in train if it.answerable and it.evidence]
+    groups = [it.section or it.id for it in labelled]
+    bots: dict[str, CareerBot] = {}
+    folds = GroupKFold(n_splits=min(ADAPTER_FOLDS, len(set(groups))))
+    for k, (rest, held) in enumerate(folds.split(labelled, groups=groups)):
+        fitted_on = [rows[labelled[i].id] for i in rest if labelled[i].id in rows]
+        W = fit_matrix(fitted_on, pull)
+        fold = AdaptedEmbedder(inner, QueryAdapter(W.numpy(), emb.adapter.model))
+        by = Services(settings, embedder=fold, store=store).bot
+        bots.update({labelled[i].id: by for i in held})
+        log(f"adapter fold {k + 1}: fitted on {len(fitted_on)} questions, "
+            f"held out {len(held)}")
+    return bots
+
+
+def choose_levels(model: AnswerModel, composed: dict[str, float], pool: list[Any],
+                  answerer: ExtractiveAnswerer, stats: Any, closest: dict[str, float],
+                  texts: dict[str, str]) -> tuple[dict[str, float], Any]:
+    """The two off-topic levels with the best objective over `pool` ((item, question,
+    hits, vector) of dev and train), and a scorer of any choice on any of its items.
+
+    The levels only decide which questions are refused, so each question is answered once
+    with no level (`answerer` has no off-topic stats) and each choice replaces the answers
+    its level refuses (`closest`: each question's best similarity; `stats`: the
+    calibration), as `ExtractiveAnswerer.answer` would.
+    Chosen on train and dev together: dev alone holds 16 off-topic questions and 8
+    answerable ones made mostly of words the guides never use, so one question decided the
+    level (a first try chose the grid's lowest for one answerable question just below the
+    next step, and a puppy question was answered with the guide's "teaching a dog new
+    tricks"). The train questions' vectors come from adapters fitted without them
+    (`cross_fitted`), so their similarity is not inflated by the fit."""
+    items = [it for it, *_ in pool]
+    free = {it.id: answerer.answer(q, hits, qvec) for it, q, hits, qvec in pool}
+
+    def score(choice: dict[str, float], among: list[Item] | None = None
+              ) -> tuple[float, dict[str, Any]]:
+        judge = copy.copy(answerer)
+        judge.model, judge.offtopic = _with(model, choice), stats
+        got = {}
+        for it, q, _, _ in pool:
+            floor = judge.offtopic_level(q)
+            refused = floor is not None and closest[it.id] < floor
+            got[it.id] = off_topic(q.intent) if refused else free[it.id]
+        chosen = among or items
+        share = (sum(not it.answerable for it in chosen)
+                 / max(1, sum(it.answerable for it in chosen)))
+        overall = score_answers(chosen, {i.id: got[i.id] for i in chosen}, texts)["overall"]
+        return objective(overall, share), overall
+
+    choice, _ = _best([{**composed, "offtopic_z": z, "unknown_z": u}
+                       for z in Z_GRID for u in UNKNOWN_GRID if u >= z], score,
+                      middle_of=("offtopic_z", "unknown_z"))
+    return choice, score
+
+
+def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
+        levels_only: bool = False) -> AnswerModel:
+    """`levels_only`: keep the shipped model's weights and composition thresholds and
+    choose the off-topic levels again (after the adapter or the set changed them)."""
     train = [it for it in items if it.split == "train"]
     dev = [it for it in items if it.split == "dev"]
     services = Services(settings)  # the configured embedder; the store is eval's own below
     emb = services.embedder
     zero = AnswerModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
                        (1.0,) * len(FEATURES))
+    try:
+        shipped = default_model()
+    except (OSError, ValueError):  # none shipped, or fitted on other features
+        if levels_only:
+            raise
+        shipped = zero
     with temporary_store() as st:
         _ingest(settings.corpus_dir, st, emb, settings, progress=False)
         texts = {d["doc_id"]: d["text"] for d in st.list_docs(with_text=True)}
         bot = services.over(st).bot
-        stats = offtopic_stats(st.get_meta(), settings.model_id())
-        base = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(), model=zero,
-                                  offtopic=stats, embed=emb.embed_query)
+        stats = offtopic_stats(st.get_meta(), query_id(emb, settings.model_id()))
 
-        def run(it: Item) -> tuple[Any, Any, Any]:
-            q = bot.prepare(it.question, [t.model_dump() for t in it.history])
-            hits, qvec = bot.retriever.search_prepared(q.search_text, top_k=bot.answer_k)
+        def run(it: Item, by: CareerBot = bot) -> tuple[Any, Any, Any]:
+            q = by.prepare(it.question, [t.model_dump() for t in it.history])
+            hits, qvec = by.retriever.search_prepared(q.search_text, top_k=by.answer_k)
             return q, hits, qvec
 
-        per_question: list[tuple[Any, Any, str]] = []  # (X, y, group) of each question
-        for it in train:
-            if not (it.answerable and it.evidence):
-                continue
-            q, hits, qvec = run(it)
-            ev = spans(it, texts)
-            scored = base.score(q, hits, qvec)
-            if scored:
-                per_question.append((np.array([s.x for s in scored]),
-                                     np.array([_label(s, ev) for s in scored]),
-                                     it.section or it.id))
-        X = np.vstack([x for x, _, _ in per_question])
-        y = np.concatenate([t for _, t, _ in per_question])
-        C, top1 = choose_c(per_question)
-        scaler = StandardScaler().fit(X)
-        clf = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(X), y)
-        log(f"train: {len(X)} pieces from {len(per_question)} questions, {int(y.sum())} "
-            f"positive; C={C} (cross-validated top-1 {top1:.3f}, folds grouped by section)")
-        model = AnswerModel(
-            tuple(float(w) for w in clf.coef_[0]), float(clf.intercept_[0]),
-            tuple(float(m) for m in scaler.mean_), tuple(float(s) for s in scaler.scale_),
-        )
-
-        # dev: the thresholds, on whole answers. In two stages rather than one grid over
-        # all four (hundreds of dev runs): keep and lead shape the composed answer and the
-        # off-topic levels decide only what is refused, so each pair is chosen with the
-        # other pair held (the levels at the shipped model's, then at the chosen ones).
+        bots = cross_fitted(train, emb, st, settings, log)
+        trained = [(it, *run(it, bots.get(it.id, bot))) for it in train]
         cached = [(it, *run(it)) for it in dev]
-        share = sum(not it.answerable for it in dev) / max(1, sum(it.answerable for it in dev))
-        try:
-            shipped = default_model()
-        except (OSError, ValueError):  # none shipped, or fitted on other features
-            shipped = zero
-
-        def score(choice: dict[str, float]) -> tuple[float, dict[str, Any]]:
-            ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
-                                     model=_with(model, choice), offtopic=stats,
-                                     embed=emb.embed_query)
-            got = {it.id: ans.answer(q, hits, qvec) for it, q, hits, qvec in cached}
-            overall = score_answers(dev, got, texts)["overall"]
-            return objective(overall, share), overall
-
-        levels = {"offtopic_z": shipped.offtopic_z, "unknown_z": shipped.unknown_z}
-        shape, _ = _best([{**levels, "keep": k, "lead": le, "contend": shipped.contend}
-                          for k in KEEP_GRID for le in LEAD_GRID], score)
-        # then which blocks contend for the first line, with keep and lead held
-        shape, _ = _best([{**shape, "contend": c} for c in CONTEND_GRID], score)
-        composed = {"keep": shape["keep"], "lead": shape["lead"], "contend": shape["contend"]}
-        choice, overall = _best([{**composed, "offtopic_z": z, "unknown_z": u}
-                                 for z in Z_GRID for u in UNKNOWN_GRID if u >= z], score,
-                                middle_of=("offtopic_z", "unknown_z"))
+        if levels_only:
+            model, fitted = shipped, {k: v for k, v in shipped.info.items()
+                                      if k in ("fitted_on", "cv_top1", "C")}
+        else:
+            model, fitted = _fit_weights(trained, st, texts, bot, emb, log)
+        composed = {"keep": shipped.keep, "lead": shipped.lead, "contend": shipped.contend}
+        if not levels_only:
+            composed = _compose(model, shipped, cached, dev, st, texts, bot, stats, emb)
+        answerer = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
+                                      model=_with(model, {**composed, "offtopic_z": 0.0,
+                                                          "unknown_z": 0.0}),
+                                      offtopic=None, embed=emb.embed_query)
+        pool = cached + trained
+        closest = {it.id: st.nearest_unit(list(qvec)) for it, _, _, qvec in pool}
+        choice, score = choose_levels(model, composed, pool, answerer, stats, closest,
+                                      texts)
+        overall = score(choice, dev)[1]
         log(f"dev: {choice}: " + ", ".join(
             f"{k} {v}" for k, v in overall.items() if k != "questions"))
     model = replace(_with(model, choice), info={
-        "fitted_on": f"{len(per_question)} train questions, {len(X)} pieces",
-        "cv_top1": round(top1, 4), "C": C,
-        "chosen_on": f"{len(dev)} dev questions", "dev": overall,
-        "embed_model": settings.model_id(),
+        **fitted, "chosen_on": f"{len(dev)} dev questions (the off-topic levels: and "
+        f"{len(train)} train questions)", "dev": overall,
+        "embed_model": query_id(emb, settings.model_id()),
     })
     model.dump(out)
     log(f"wrote {out}")
     return model
 
 
+def _fit_weights(trained: list[Any], st: Store, texts: dict[str, str], bot: CareerBot,
+                 emb: Embedder, log: Any) -> tuple[AnswerModel, dict[str, Any]]:
+    """The logistic regression over the train questions' pieces."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    zero = AnswerModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
+                       (1.0,) * len(FEATURES))
+    base = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(), model=zero,
+                              offtopic=None, embed=emb.embed_query)
+    per_question: list[tuple[Any, Any, str]] = []  # (X, y, group) of each question
+    for it, q, hits, qvec in trained:
+        if not (it.answerable and it.evidence):
+            continue
+        ev = spans(it, texts)
+        scored = base.score(q, hits, qvec)
+        if scored:
+            per_question.append((np.array([s.x for s in scored]),
+                                 np.array([_label(s, ev) for s in scored]),
+                                 it.section or it.id))
+    X = np.vstack([x for x, _, _ in per_question])
+    y = np.concatenate([t for _, t, _ in per_question])
+    C, top1 = choose_c(per_question)
+    scaler = StandardScaler().fit(X)
+    clf = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(X), y)
+    log(f"train: {len(X)} pieces from {len(per_question)} questions, {int(y.sum())} "
+        f"positive; C={C} (cross-validated top-1 {top1:.3f}, folds grouped by section)")
+    model = AnswerModel(
+        tuple(float(w) for w in clf.coef_[0]), float(clf.intercept_[0]),
+        tuple(float(m) for m in scaler.mean_), tuple(float(s) for s in scaler.scale_),
+    )
+    return model, {"fitted_on": f"{len(per_question)} train questions, {len(X)} pieces",
+                   "cv_top1": round(top1, 4), "C": C}
+
+
+def _compose(model: AnswerModel, shipped: AnswerModel, cached: list[Any], dev: list[Item],
+             st: Store, texts: dict[str, str], bot: CareerBot, stats: Any, emb: Embedder
+             ) -> dict[str, float]:
+    """The composition thresholds, on dev's whole answers: keep and lead with the shipped
+    model's off-topic levels held, then which blocks contend for the first line. (The
+    levels are chosen after, by `choose_levels`: they decide only what is refused.)"""
+    share = sum(not it.answerable for it in dev) / max(1, sum(it.answerable for it in dev))
+
+    def score(choice: dict[str, float]) -> tuple[float, dict[str, Any]]:
+        ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
+                                 model=_with(model, choice), offtopic=stats,
+                                 embed=emb.embed_query)
+        got = {it.id: ans.answer(q, hits, qvec) for it, q, hits, qvec in cached}
+        overall = score_answers(dev, got, texts)["overall"]
+        return objective(overall, share), overall
+
+    levels = {"offtopic_z": shipped.offtopic_z, "unknown_z": shipped.unknown_z}
+    shape, _ = _best([{**levels, "keep": k, "lead": le, "contend": shipped.contend}
+                      for k in KEEP_GRID for le in LEAD_GRID], score)
+    shape, _ = _best([{**shape, "contend": c} for c in CONTEND_GRID], score)
+    return {"keep": shape["keep"], "lead": shape["lead"], "contend": shape["contend"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", type=Path, default=DEFAULT_SET)
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
+    ap.add_argument("--levels-only", action="store_true",
+                    help="keep the shipped weights and composition; choose the off-topic "
+                    "levels again")
     args = ap.parse_args(argv)
     fit(load_items(args.dataset), Settings(), args.out,
-        log=lambda s: print(s, file=sys.stderr))
+        log=lambda s: print(s, file=sys.stderr), levels_only=args.levels_only)
     return 0
 
 

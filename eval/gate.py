@@ -14,21 +14,25 @@ SPLIT = "dev"
 MODE = "hybrid"
 # (section, metric, comparison, threshold)
 THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
-    ("retrieval", "hit@5", ">=", 0.90),
-    ("retrieval", "mrr@10", ">=", 0.78),
+    # 0.90 and 0.78 until the query adapter (rag.adapter): dev measured 0.949 and 0.799
+    # before it, 0.986 and 0.927 with it.
+    ("retrieval", "hit@5", ">=", 0.95),
+    ("retrieval", "mrr@10", ">=", 0.88),
     # answerable questions answered with every expected fact / with at least one.
     # fact_recall was 0.42 until dev took in the second spent test split (142 questions,
     # run at e723567 and a16f07d; 0.325 there): dev (247) measured 0.387 since, 0.433 /
     # 0.797 at 41fa986 (set-up paragraphs answered by their list, the refitted scorer),
     # 0.447 / 0.806 at 34fc92f (noun-phrase list questions, lists named by their own noun),
-    # 0.516 / 0.862 at c84edb0 (support lines by probability, not one per guide first).
-    ("answers", "fact_recall", ">=", 0.48),
-    ("answers", "fact_recall_any", ">=", 0.83),
+    # 0.516 / 0.862 at c84edb0 (support lines by probability, not one per guide first),
+    # 0.521 / 0.866 before the query adapter, 0.590 / 0.954 with it (0.48 / 0.83 until then).
+    ("answers", "fact_recall", ">=", 0.55),
+    ("answers", "fact_recall_any", ">=", 0.92),
     # the first line carries a key fact
     # dev (247 questions) measured 0.465, 0.479 with the verdict-first rule (89f047e),
     # 0.530 at 41fa986, 0.544 at 34fc92f, 0.604 at c84edb0 (the first line from the block
-    # most likely to hold the answer; a named item of a rich list quoted)
-    ("answers", "direct_answer", ">=", 0.56),
+    # most likely to hold the answer; a named item of a rich list quoted), 0.636 before the
+    # query adapter, 0.751 with it (0.56 until then)
+    ("answers", "direct_answer", ">=", 0.70),
     ("answers", "citation_exact", ">=", 1.0),
     # 0.90 until the dev split took in the first spent test split (c3898e8), 0.80 until it
     # took in the second (0.688 there): unanswerable questions of fresh blind sets are

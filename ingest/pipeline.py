@@ -31,6 +31,7 @@ from ingest.chunk import Chunk, chunk_document
 from ingest.parse import ParsedDocument, ParseError, parse_bytes
 from ingest.progress import NoProgress, Progress
 from rag import schema, sparse
+from rag.adapter import query_id
 from rag.blocks import embedded_units, piece_id
 from rag.calibrate import calibrate, offtopic_stats
 from rag.embed import Embedder
@@ -245,8 +246,12 @@ def ingest_corpus(
         report.documents.deleted += 1
 
     changed = report.documents.added + report.documents.updated + report.documents.deleted
-    if changed or (store.count() and offtopic_stats(store.get_meta(), config["model"]) is None):
-        record = calibrate(store, embedder, config["model"])
+    # Calibrated for what embeds questions (the model and its query adapter): a new
+    # adapter changes where questions land, so it is measured again although no guide is
+    # re-embedded.
+    asker = query_id(embedder, str(config["model"]))
+    if changed or (store.count() and offtopic_stats(store.get_meta(), asker) is None):
+        record = calibrate(store, embedder, asker)
         store.put_meta({**record, "generation": uuid.uuid4().hex})
     # Also when nothing changed: an index last written while serving gets optimized by the
     # next ingest outside a server (rag.store_edge's policy; a no-op when nothing waits).
@@ -434,8 +439,13 @@ def rebuild(settings: Settings, store: Store, embedder: Embedder,
         return report
 
 
-def is_stale(settings: Settings, store: Store) -> bool:
-    return stale_docs(store, settings.corpus_dir, pipeline_config(settings))
+def is_stale(settings: Settings, store: Store, embedder: Embedder | None = None) -> bool:
+    """A guide changed, or (given the embedder) the off-topic calibration is not for what
+    now embeds questions."""
+    if stale_docs(store, settings.corpus_dir, pipeline_config(settings)):
+        return True
+    return embedder is not None and store.count() > 0 and offtopic_stats(
+        store.get_meta(), query_id(embedder, settings.model_id())) is None
 
 
 def update_index(services: Services, progress: Progress | None = None, *,

@@ -444,6 +444,14 @@ def candidate_blocks(hits: Sequence[Hit]) -> list[tuple[Block, int]]:
     return list(out.values())
 
 
+def off_topic(intent: Intent) -> Answer:
+    """The refusal of a question the guides are not about."""
+    text = ("The guides don't cover this. I can only answer questions about becoming "
+            "a machine learning engineer (how long it takes, degrees, salaries, tools, "
+            "projects, interviews) from the indexed guides.")
+    return Answer(text, [], intent, abstained=True, direct=text)
+
+
 class ExtractiveAnswerer:
     """Composes answers from the answer blocks of the retrieved chunks."""
 
@@ -626,10 +634,7 @@ class ExtractiveAnswerer:
         floor = self.offtopic_level(q)
         if not scored or (query_vector is not None and floor is not None
                           and self.store.nearest_unit(list(query_vector)) < floor):
-            text = ("The guides don't cover this. I can only answer questions about becoming "
-                    "a machine learning engineer (how long it takes, degrees, salaries, tools, "
-                    "projects, interviews) from the indexed guides.")
-            return Answer(text, [], q.intent, abstained=True, direct=text)
+            return off_topic(q.intent)
         missing = self._uncovered(q, scored)
         if missing:
             names = ", ".join(missing)

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rag import sparse
+from rag.adapter import query_id
 from rag.answer import (
     Answer,
     Answerer,
@@ -245,7 +246,8 @@ def build_bot(settings: Settings, store: Store, embedder: Embedder,
     """The bot as configured: extractive answers, or an LLM's when an endpoint is set."""
     bot = CareerBot(
         store, embedder, top_k=settings.top_k, answer_k=settings.answer_k,
-        prefetch_k=settings.prefetch_k, model_id=settings.model_id(), answer_model=answer_model,
+        prefetch_k=settings.prefetch_k, model_id=query_id(embedder, settings.model_id()),
+        answer_model=answer_model,
     )
     if settings.llm_base_url:
         from rag.llm import LLMAnswerer

@@ -116,6 +116,11 @@ class SentenceTransformerEmbedder:
 
 
 def embedder_for(settings: Settings) -> Embedder:
-    """The embedder the settings name (loaded lazily, on first use). `Services` gets it
-    here, for every interface; tests replace this function."""
-    return SentenceTransformerEmbedder(settings.resolved_embed_model(), settings.embed_batch_size)
+    """The embedder the settings name (loaded lazily, on first use), with the query adapter
+    fitted for it unless turned off. `Services` gets it here, for every interface; tests
+    replace this function."""
+    from rag.adapter import adapted  # it builds on this module
+
+    model = SentenceTransformerEmbedder(settings.resolved_embed_model(),
+                                        settings.embed_batch_size)
+    return adapted(model, settings.model_id()) if settings.query_adapter else model

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         "", description="Path of a local sentence-transformers model; empty: the bundled MiniLM."
     )
     embed_batch_size: int = Field(32, ge=1, le=1024)
+    query_adapter: bool = Field(
+        True, description="Question vectors through the fitted adapter (rag.adapter) when "
+        "one ships for the model; false: the model's own vectors.")
     # Chunk budget in model tokens for the chunk body; the section header that is embedded
     # with it is counted separately, and the whole must fit the model's window.
     chunk_tokens: int = Field(160, ge=32, le=510)

@@ -159,8 +159,6 @@ def test_salary_follow_up_is_resolved(bot: CareerBot) -> None:
         "What's a good recipe for lasagna?",
         # a tool the guides never name, weighed against one they do: its side is unanswered
         "Is it worth learning Tableau rather than Python?",
-        # mostly words the guides never use, though as close to them as a terse question
-        "how do i get my puppy to stop chewing shoes",
         "Who won the football world cup in 2010?",
     ],
 )
@@ -169,6 +167,25 @@ def test_abstains_when_guides_do_not_answer(bot: CareerBot, question: str) -> No
     _check_grounded(bot, a)
     assert a.abstained, a.answer
     assert not re.search(r"\$\s?\d", a.answer.split("\n")[0])  # no figure in the verdict
+
+
+@pytest.mark.integration
+def test_a_question_mostly_of_words_the_guides_never_use_is_held_to_the_higher_level(
+        bot: CareerBot) -> None:
+    """Such a question can come as close to the guides as a terse in-scope one, so it must
+    clear `unknown_z` rather than `offtopic_z`. (With the query adapter the levels chosen
+    on train and dev are the grid's lowest, 0 and 1, and this one clears them: it is
+    answered. See the README's Abstention.)"""
+    answerer = bot.extractive()
+    q = bot.prepare("how do i get my puppy to stop chewing shoes")
+    assert answerer.offtopic is not None
+    mean, std = answerer.offtopic
+    level = answerer.offtopic_level(q)
+    assert level == pytest.approx(mean + max(answerer.model.unknown_z,
+                                             answerer.model.offtopic_z) * std)
+    plain = bot.prepare("how do i learn the math for machine learning")
+    assert answerer.offtopic_level(plain) == pytest.approx(
+        mean + answerer.model.offtopic_z * std)
 
 
 @pytest.mark.integration

@@ -288,3 +288,44 @@ def test_fit_takes_the_middle_of_tied_levels_and_its_own_figures() -> None:
     assert choice == {"z": 2.0, "keep": 0.1} and figures == {"z_seen": 2.0}
     choice, _ = _best([{"z": float(z), "keep": 0.1} for z in range(5)], score)
     assert choice["z"] == 1.0  # without a middle: the first of the best
+
+
+def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> None:
+    """The levels are chosen on the refusals they make: a question whose best similarity
+    is below its level gets the off-topic refusal, the others keep their answer."""
+    from eval.dataset import Item
+    from eval.fit import choose_levels
+    from rag.answer import AnswerModel, Question
+
+    class Judge:  # the two things choose_levels reads of an ExtractiveAnswerer
+        model: AnswerModel
+        offtopic: tuple[float, float] | None = None
+
+        def offtopic_level(self, q: Question) -> float:
+            assert self.offtopic is not None
+            mean, std = self.offtopic
+            unknown = q.text.startswith("zz")  # stands for "mostly unknown words"
+            z = self.model.unknown_z if unknown else self.model.offtopic_z
+            return mean + max(z, self.model.offtopic_z) * std
+
+        def answer(self, q: Question, hits: Any, qvec: Any) -> Any:
+            from rag.answer import Answer
+            return Answer(f"{q.text} is answered here.", [], "other", abstained=False)
+
+    def item(i: str, text: str, answerable: bool) -> Item:
+        return Item(id=i, question=text, kind="other", answerable=answerable,
+                    evidence=[{"doc": "d", "quote": "x"}] if answerable else [],
+                    facts=[f"{text} is answered"] if answerable else [], split="dev")
+
+    cases = [("a1", "plain question", True, 3.2), ("a2", "zz rare words", True, 3.6),
+             ("a3", "another plain one", True, 2.2), ("o1", "zz puppy chews", False, 2.6),
+             ("o2", "a recipe", False, 0.4)]
+    pool = [(item(i, t, a), Question(t, t, "other", ()), [], [0.0]) for i, t, a, _ in cases]
+    closest = {i: z for i, _, _, z in cases}  # with mean 0, std 1: the similarity is z
+    judge = Judge()
+    judge.model = AnswerModel((), 0.0, (), ())
+    choice, score = choose_levels(judge.model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
+                                  pool, judge, (0.0, 1.0), closest, {"d": "x"})  # type: ignore[arg-type]
+    assert choice["offtopic_z"] <= 2.0 and 2.6 < choice["unknown_z"] <= 3.5
+    overall = score(choice)[1]
+    assert overall["abstention_recall"] == 1.0 and overall["false_abstention"] == 0.0

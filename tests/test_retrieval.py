@@ -86,18 +86,19 @@ def test_stopword_only_query(indexed) -> None:
 
 @pytest.mark.integration
 def test_retrieval_quality_gate(tmp_path: Path) -> None:
-    """Real model and local Qdrant on our dev split (never test): the gate's retrieval
-    levels, and fusion no worse than either list alone."""
+    """Real model (with its query adapter, as the app embeds questions) and local Qdrant on
+    our dev split (never test): the gate's retrieval levels, and fusion no worse than
+    either list alone."""
     from eval.dataset import load_items, validate
     from eval.gate import SPLIT, THRESHOLDS
     from eval.retrieval import evaluate_retrieval
     from ingest.pipeline import run_ingest
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed import embedder_for
     from rag.settings import Settings
     from rag.store import Store
 
     settings = Settings(data_dir=tmp_path / "data", corpus_dir=CORPUS)
-    emb = SentenceTransformerEmbedder(settings.resolved_embed_model())
+    emb = embedder_for(settings)
     store = Store.open(settings)
     try:
         report = run_ingest(settings, store, emb)
