@@ -179,7 +179,7 @@ def held_out_guides(data: list[dict[str, Any]], pull: float, least: int = 20
 def fit(items: list[Item], settings: Settings, out: Path, log: Any = print) -> QueryAdapter:
     import torch
 
-    data = rows(items, settings)
+    data = rows([it for it in items if it.split in ("train", "dev")], settings)
     train = [r for r in data if r["split"] == "train"]
     dev = [r for r in data if r["split"] == "dev"]
     eye = torch.eye(len(train[0]["q"]))

@@ -46,8 +46,12 @@ class QueryAdapter:
         return hashlib.sha256(self.matrix.tobytes()).hexdigest()[:12]
 
     def apply(self, vec: Sequence[float]) -> list[float]:
+        """`vec` mapped and normalised; a vector of another size (another model under the
+        same folder name: models are told apart by `Settings.model_id`) is left as it is."""
         import numpy as np
 
+        if len(vec) != self.matrix.shape[0]:
+            return list(vec)
         v = np.asarray(vec, dtype=np.float32) @ self.matrix
         norm = float(np.linalg.norm(v))
         return [float(x) for x in (v / norm if norm > 0 else v)]
@@ -80,6 +84,8 @@ class AdaptedEmbedder:
         self.adapter_digest = adapter.digest
 
     def __getattr__(self, name: str) -> Any:  # load(), loaded, known_words()... of the model
+        if name.startswith("__") or name == "inner":  # copy/pickle probe before __init__
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     @property

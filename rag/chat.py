@@ -6,6 +6,7 @@ the API and the UI all call `ask`.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +32,8 @@ from rag.retrieve import QdrantRetriever
 from rag.settings import Settings
 from rag.store import Hit, Store
 from rag.vocab import expand_abbreviations, pattern
+
+log = logging.getLogger("careerbot")
 
 _FOLLOWUP_START = re.compile(
     r"^\s*(and|but|so|also|then|or|what\s+about|how\s+about|what\s+if|and\s+if|same|ok(ay)?"
@@ -112,6 +115,12 @@ class CareerBot:
     def extractive(self) -> ExtractiveAnswerer:
         meta = self.store.get_meta()
         stats = offtopic_stats(meta, self.model_id or str(meta.get("model", "")))
+        if stats is None and meta.get("model"):
+            # Calibrated for another model or query adapter: nothing is refused as
+            # off-topic until the next ingest measures it again (`serve` does at start).
+            log.warning("the index's off-topic calibration is for %s, not %s; run "
+                        "`careerbot ingest` to measure it again", meta.get("model"),
+                        self.model_id)
         return ExtractiveAnswerer(self.store, self.docs(), self.retriever.vocabulary(),
                                   model=self.answer_model, offtopic=stats,
                                   embed=self.embedder.embed_query)

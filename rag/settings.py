@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=1024)
     query_adapter: bool = Field(
         True, description="Question vectors through the fitted adapter (rag.adapter) when "
-        "one ships for the model; false: the model's own vectors.")
+        "one ships for the model; false: the model's own vectors (the shipped answer "
+        "model and its off-topic levels were fitted with the adapter on).")
     # Chunk budget in model tokens for the chunk body; the section header that is embedded
     # with it is counted separately, and the whole must fit the model's window.
     chunk_tokens: int = Field(160, ge=32, le=510)

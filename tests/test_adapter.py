@@ -132,3 +132,12 @@ def test_holding_a_guide_out_removes_its_questions_and_its_pieces() -> None:
     (left,) = without_guide(rows, "a")
     assert left["docs"] == ["b", "b"] and left["y"].tolist() == [1.0, 0.0]
     assert np.array_equal(left["P"], v[1:])
+
+
+def test_a_vector_of_another_size_is_left_as_it_is_and_the_wrapper_copies() -> None:
+    import copy
+
+    adapter = QueryAdapter(_swap(64, 0, 1), "model")
+    assert adapter.apply([0.6, 0.8]) == [0.6, 0.8]  # another model under the same name
+    emb = copy.copy(AdaptedEmbedder(FakeEmbedder(), adapter))
+    assert emb.embed_query("ml") == AdaptedEmbedder(FakeEmbedder(), adapter).embed_query("ml")
