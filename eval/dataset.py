@@ -102,6 +102,12 @@ def spans(item: Item, texts: dict[str, str]) -> list[tuple[str, int, int]]:
     return out
 
 
+def in_evidence(doc: str, start: int, end: int, ev: list[tuple[str, int, int]]) -> bool:
+    """Whether the span overlaps one of the evidence `spans`: the label the answer model
+    and the query adapter are fitted on."""
+    return any(d == doc and a < end and start < b for d, a, b in ev)
+
+
 def validate(items: list[Item], texts: dict[str, str]) -> list[str]:
     """Problems that make an item unusable: quotes not in the cited document, and the like."""
     problems = []

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.answers import score_answers
-from eval.dataset import DEFAULT_SET, Item, load_items, spans
+from eval.dataset import DEFAULT_SET, Item, in_evidence, load_items, spans
 from eval.fit_adapter import fit_matrix, question_rows
 from eval.run import _ingest, temporary_store
 from rag.adapter import AdaptedEmbedder, QueryAdapter, query_id
@@ -56,8 +56,12 @@ UNKNOWN_GRID = (1.0, 2.0, 3.0, 4.0)
 
 
 def _label(s: Scored, ev: list[tuple[str, int, int]]) -> int:
-    return int(any(d == s.block.doc_id and a < s.piece.end and s.piece.start < b
-                   for d, a, b in ev))
+    return int(in_evidence(s.block.doc_id, s.piece.start, s.piece.end, ev))
+
+
+# An unfitted scorer: every piece scores the same (what the features are computed with).
+UNFITTED = AnswerModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
+                       (1.0,) * len(FEATURES))
 
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -215,14 +219,12 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
     dev = [it for it in items if it.split == "dev"]
     services = Services(settings)  # the configured embedder; the store is eval's own below
     emb = services.embedder
-    zero = AnswerModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
-                       (1.0,) * len(FEATURES))
     try:
         shipped = default_model()
     except (OSError, ValueError):  # none shipped, or fitted on other features
         if levels_only:
             raise
-        shipped = zero
+        shipped = UNFITTED
     with temporary_store() as st:
         _ingest(settings.corpus_dir, st, emb, settings, progress=False)
         texts = {d["doc_id"]: d["text"] for d in st.list_docs(with_text=True)}
@@ -273,9 +275,7 @@ def _fit_weights(trained: list[Any], st: Store, texts: dict[str, str], bot: Care
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    zero = AnswerModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
-                       (1.0,) * len(FEATURES))
-    base = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(), model=zero,
+    base = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(), model=UNFITTED,
                               offtopic=None, embed=emb.embed_query)
     per_question: list[tuple[Any, Any, str]] = []  # (X, y, group) of each question
     for it, q, hits, qvec in trained:

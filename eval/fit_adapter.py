@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eval.dataset import DEFAULT_SET, Item, load_items, spans
+from eval.dataset import DEFAULT_SET, Item, in_evidence, load_items, spans
 from eval.run import _ingest, temporary_store
 from rag.adapter import ADAPTER_PATH, QueryAdapter
 from rag.answer import candidate_blocks
@@ -73,8 +73,7 @@ def question_rows(items: list[Item], store: Store, bot: CareerBot) -> list[dict[
         pieces = [(b, p) for b, _ in candidate_blocks(hits) for p in b.pieces]
         vecs = store.unit_vectors([piece_id(b, p) for b, p in pieces])
         have = [(b, p) for b, p in pieces if piece_id(b, p) in vecs]
-        y = [int(any(d == b.doc_id and a < p.end and p.start < e for d, a, e in ev))
-             for b, p in have]
+        y = [int(in_evidence(b.doc_id, p.start, p.end, ev)) for b, p in have]
         if any(y):
             out.append({"id": it.id, "split": it.split,
                         "guides": sorted({d for d, _, _ in ev}),
