@@ -957,8 +957,11 @@ def _bare_item(s: Scored) -> bool:
 
 def _filler(s: Scored) -> bool:
     """Too short to carry an answer on its own ("Great question.", "Just a tad, Jamie.").
-    A short piece with a figure is an answer ("Time: 1-2 months")."""
-    return len(s.text.split()) <= _FILLER_WORDS and not any(c.isdigit() for c in s.text)
+    A short piece with a figure is an answer ("Time: 1-2 months"), and so is a list item:
+    a list's items are what it says, however short ("Widget tuning", "Skipping the
+    basics."), and the scorer has its role and length to weigh it by."""
+    return len(s.text.split()) <= _FILLER_WORDS and not any(c.isdigit() for c in s.text) \
+        and s.piece.role != "item"
 
 
 def _distinct(ranked: list[Scored], n: int) -> list[Scored]:

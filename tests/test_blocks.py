@@ -738,3 +738,16 @@ def test_a_list_question_naming_one_rich_item_gets_that_items_sentences() -> Non
     # naming none of them, or two, the list is named whole
     assert direct("which rounds are there?").startswith("guide lists 3 points:")
     assert direct("which topics for the spring and oil rounds?").startswith("guide lists 3")
+
+
+def test_a_short_list_item_is_an_answer_but_a_short_pleasantry_is_not() -> None:
+    talk = ("# T\n\n## Oil\n\nYes, every widget needs oil to run. Dry gears grind down fast.\n\n"
+            "## Kit\n\nYou will need this kit:\n\n• Oil can\n• Gear gauge\n\n"
+            "## Chat\n\nGreat question. Springs are a topic for another day.\n")
+    probs = {"Yes, every widget needs oil to run.": 0.9, "Oil can": 0.8, "Great question.": 0.85}
+    scored = _scored(talk, lambda t: probs.get(t, 0.01))
+    answer = _compose("do widgets need oil", scored).answer
+    assert answer.startswith("Yes, every widget needs oil to run.")
+    # the item is what its list says, however short; the pleasantry says nothing
+    assert "Oil can" in answer
+    assert "Great question" not in answer
