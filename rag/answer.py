@@ -698,12 +698,13 @@ class ExtractiveAnswerer:
 
         first = first_line() if listed is None else []
         if first and _terse(first) and first[0].piece.role == "item" and not explains \
-                and len(first[0].block.items) >= 2 and shape not in ("yesno", "comparison"):
+                and len(first[0].block.items) >= 2:
             # One bare item of a list of bare items ("F1-score" of a list of metrics) answers
             # less than the list does: the list is named instead. (An item with sentences
             # of its own is quoted: "Transfer Learning: using a pre-trained model..."
-            # defines the technique it names. A verdict or a comparison is a sentence,
-            # never a fragment of a list.)
+            # defines the technique it names.) So too for a yes/no question or a comparison
+            # whose best piece is such a name: no verdict sentence scored above it, and one
+            # name is no verdict, while the list shows where the thing asked about stands.
             listed, intro = first[0].block, None
         asked, own = _named_list(q.text), _list_says(listed, intro) if listed else None
         if asked and own and not _same_kind(asked, own):
@@ -759,7 +760,7 @@ class ExtractiveAnswerer:
         # A cap per guide still leaves room for another guide's view.
         per_doc: dict[str, int] = {anchor.doc_id: 1}
         for s in ranked:
-            if len(groups) >= self.MAX_LINES - 1 or s.prob < keep:
+            if len(_lines(groups)) >= self.MAX_LINES - 1 or s.prob < keep:
                 break
             if per_doc.get(s.block.doc_id, 0) >= self.MAX_PER_DOC \
                     or s.piece.role in ("question", "lead") or _filler(s) \
@@ -774,11 +775,13 @@ class ExtractiveAnswerer:
         several = len({anchor.doc_id, *(g[0].block.doc_id for g in groups)}) > 1
         lines = [direct]
         total = len(direct.split())
-        for group in groups:
-            line = composer.line(group, attribute=several and group[0].block.doc_id
-                                 != anchor.doc_id)
+        for run in _lines(groups):
+            attribute = several and run[0][0].block.doc_id != anchor.doc_id
+            parts = [composer.line(g, attribute=attribute and n == 0)
+                     for n, g in enumerate(run)]
+            line = ", ".join(parts)
             if total + len(line.split()) > self.MAX_WORDS and len(lines) > 1:
-                composer.drop_last(len(group))
+                composer.drop_last(sum(len(g) for g in run))
                 break
             lines.append("- " + line)
             total += len(line.split())
@@ -857,7 +860,11 @@ class ExtractiveAnswerer:
             if plain:
                 return max(plain, key=lambda s: s.prob)
         near = best.prob * self.model.lead
-        inside = sorted((s for s in eligible if s.block is best.block and s.prob >= near),
+        # Reading order runs within the best piece's own item: a list's other item is
+        # another point, not the lead-in to this one (the second of three mistakes does not
+        # open with the first).
+        inside = sorted((s for s in eligible if s.block is best.block
+                         and s.piece.item == best.piece.item and s.prob >= near),
                         key=lambda s: s.index)
         if cue is not None:
             inside = [s for s in inside if cue.search(s.text)] or inside
@@ -959,9 +966,25 @@ def _filler(s: Scored) -> bool:
     """Too short to carry an answer on its own ("Great question.", "Just a tad, Jamie.").
     A short piece with a figure is an answer ("Time: 1-2 months"), and so is a list item:
     a list's items are what it says, however short ("Widget tuning", "Skipping the
-    basics."), and the scorer has its role and length to weigh it by."""
+    basics."), and the scorer has its role and length to weigh it by. An item that ends
+    in a colon ("Metrics:") heads the items under it and says nothing by itself."""
     return len(s.text.split()) <= _FILLER_WORDS and not any(c.isdigit() for c in s.text) \
-        and s.piece.role != "item"
+        and (s.piece.role != "item" or s.text.rstrip().endswith(":"))
+
+
+def _lines(groups: list[list[Scored]]) -> list[list[list[Scored]]]:
+    """The supporting groups as they are written: one line each, except that bare items
+    of one list that follow each other share a line ("- Gears [4], Springs [5]"): a line
+    per name reads like a list torn apart and spends the answer's lines on single words."""
+    out: list[list[list[Scored]]] = []
+    for g in groups:
+        prev = out[-1][-1] if out else None
+        if prev is not None and len(g) == 1 and len(prev) == 1 and _bare_item(g[0]) \
+                and _bare_item(prev[0]) and g[0].block is prev[0].block:
+            out[-1].append(g)
+        else:
+            out.append([g])
+    return out
 
 
 def _distinct(ranked: list[Scored], n: int) -> list[Scored]:

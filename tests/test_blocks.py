@@ -215,8 +215,13 @@ def test_facts_match_whole_words(fact: str, text: str, found: bool) -> None:
         ("gear skills or spring skills?", "comparison"),
         ("need gear skills for this?", "yesno"),
         ("are gear skills needed", "yesno"),
-        # "name" as a noun asks for no list
-        ("gearwork is about gears, right? the name says so", "other"),
+        # a statement with a tag asks for a verdict ("name" as a noun asks for no list)
+        ("gearwork is about gears, right? the name says so", "yesno"),
+        # "or" opening another yes/no question is no choice between two things
+        ("do i need gearwork or is that just a spring thing", "yesno"),
+        # ... but one opening a choice is weighed up, not said yes or no to
+        ("do widget makers mostly oil gears or build springs", "comparison"),
+        ("do widget makers mostly oil gears or actually build all the springs", "other"),
     ],
 )
 def test_question_shapes(question: str, shape: str) -> None:
@@ -751,3 +756,26 @@ def test_a_short_list_item_is_an_answer_but_a_short_pleasantry_is_not() -> None:
     # the item is what its list says, however short; the pleasantry says nothing
     assert "Oil can" in answer
     assert "Great question" not in answer
+
+
+def test_bare_items_of_one_list_share_a_supporting_line() -> None:
+    talk = ("# T\n\n## Oil\n\nYes, every widget needs oil to run well for years.\n\n"
+            "## Kit\n\nYou will need this kit:\n\n• Oil can\n• Gear gauge\n• Rag\n\n"
+            "## Care\n\nWipe the gears each week with a dry cloth.\n")
+    probs = {"Yes, every widget needs oil to run well for years.": 0.9, "Oil can": 0.8,
+             "Gear gauge": 0.7, "Wipe the gears each week with a dry cloth.": 0.6}
+    lines = _compose("do widgets need oil", _scored(
+        talk, lambda t: probs.get(t, 0.01))).answer.splitlines()
+    assert lines[0] == "Yes, every widget needs oil to run well for years. [1]"
+    # two names of one list on one line, each with its own citation; a sentence has its own
+    assert lines[1:] == ["- Oil can [2], Gear gauge [3]",
+                         "- Wipe the gears each week with a dry cloth. [4]"]
+
+
+def test_a_yes_no_question_whose_best_piece_is_a_bare_name_gets_the_list() -> None:
+    talk = ("# T\n\n## Kit\n\nYou will need this kit:\n\n• Oil can\n• Gear gauge\n• Rag\n\n"
+            "## Care\n\nWipe the gears each week with a dry cloth.\n")
+    scored = _scored(talk, lambda t: 0.9 if t == "Gear gauge" else 0.1)
+    # one name is no verdict: the list shows where the gauge stands among the kit
+    assert _compose("is a gear gauge enough?", scored).direct.startswith(
+        "You will need this kit: [1] Oil can [2], Gear gauge [3] and Rag [4]")
