@@ -703,8 +703,8 @@ class ExtractiveAnswerer:
             # less than the list does: the list is named instead. (An item with sentences
             # of its own is quoted: "Transfer Learning: using a pre-trained model..."
             # defines the technique it names.) So too for a yes/no question or a comparison
-            # whose best piece is such a name: no verdict sentence scored above it, and one
-            # name is no verdict, while the list shows where the thing asked about stands.
+            # whose first line would be such a name: one name is no verdict, and the list
+            # shows where the thing asked about stands among the others.
             listed, intro = first[0].block, None
         asked, own = _named_list(q.text), _list_says(listed, intro) if listed else None
         if asked and own and not _same_kind(asked, own):
@@ -758,19 +758,29 @@ class ExtractiveAnswerer:
         # across its sections, and a second guide's best piece is often a passing mention
         # (dev fact recall 0.465 -> 0.521 against taking one line of each guide first).
         # A cap per guide still leaves room for another guide's view.
-        per_doc: dict[str, int] = {anchor.doc_id: 1}
+        # (Counted in lines as written: names of one list sharing a line count once.)
+        start = len(groups)
+
+        def lines_from(doc: str) -> int:
+            return (doc == anchor.doc_id) + sum(
+                run[0][0].block.doc_id == doc for run in _lines(groups[start:]))
+
         for s in ranked:
             if len(_lines(groups)) >= self.MAX_LINES - 1 or s.prob < keep:
                 break
-            if per_doc.get(s.block.doc_id, 0) >= self.MAX_PER_DOC \
+            if lines_from(s.block.doc_id) >= self.MAX_PER_DOC \
                     or s.piece.role in ("question", "lead") or _filler(s) \
                     or (s.block.doc_id, s.piece.start) in used:
                 continue
             if shape == "figure" and q.intent in FIGURE_KINDS \
                     and not unit_matches(q.intent, s.text):
                 continue
-            if add(s):
-                per_doc[s.block.doc_id] = per_doc.get(s.block.doc_id, 0) + 1
+            if _bare_item(s) and any(
+                    x.block is s.block and x.piece.item == s.piece.item
+                    and (x.block.doc_id, x.piece.start) in used for x in scored):
+                continue  # a name whose item's sentences are already quoted: it would
+                # stand apart from them, after them
+            add(s)
 
         several = len({anchor.doc_id, *(g[0].block.doc_id for g in groups)}) > 1
         lines = [direct]
@@ -856,6 +866,7 @@ class ExtractiveAnswerer:
             # not.") leads even when it scores below the sentences around it: a short
             # verdict shares few words with the question.
             plain = [s for s in eligible if s.block is best.block and s.prob >= keep
+                     and s.piece.item == best.piece.item
                      and _plain_verdict(s.text)]
             if plain:
                 return max(plain, key=lambda s: s.prob)
@@ -967,24 +978,34 @@ def _filler(s: Scored) -> bool:
     A short piece with a figure is an answer ("Time: 1-2 months"), and so is a list item:
     a list's items are what it says, however short ("Widget tuning", "Skipping the
     basics."), and the scorer has its role and length to weigh it by. An item that ends
-    in a colon ("Metrics:") heads the items under it and says nothing by itself."""
-    return len(s.text.split()) <= _FILLER_WORDS and not any(c.isdigit() for c in s.text) \
-        and (s.piece.role != "item" or s.text.rstrip().endswith(":"))
+    in a colon ("Metrics:", "Serving models with:"), whatever its length, heads the
+    items under it and says nothing by itself."""
+    if s.piece.role == "item":
+        return s.text.rstrip().endswith(":")
+    return len(s.text.split()) <= _FILLER_WORDS and not any(c.isdigit() for c in s.text)
 
 
 def _lines(groups: list[list[Scored]]) -> list[list[list[Scored]]]:
     """The supporting groups as they are written: one line each, except that bare items
     of one list that follow each other share a line ("- Gears [4], Springs [5]"): a line
-    per name reads like a list torn apart and spends the answer's lines on single words."""
+    per name reads like a list torn apart and spends the answer's lines on single words.
+    Only names of one level: a nested list's items ("Precision", under "Metrics") do not
+    join the items of the list around it."""
+
+    def level(x: Scored) -> bool:
+        return is_sub_item(x.block.text, x.piece.start - x.block.start)
+
     out: list[list[list[Scored]]] = []
     for g in groups:
         prev = out[-1][-1] if out else None
         if prev is not None and len(g) == 1 and len(prev) == 1 and _bare_item(g[0]) \
-                and _bare_item(prev[0]) and g[0].block is prev[0].block:
+                and _bare_item(prev[0]) and g[0].block is prev[0].block \
+                and level(g[0]) == level(prev[0]):
             out[-1].append(g)
         else:
             out.append([g])
-    return out
+    # the names in the list's order, as the guide gives them
+    return [sorted(run, key=lambda g: g[0].index) for run in out]
 
 
 def _distinct(ranked: list[Scored], n: int) -> list[Scored]:
