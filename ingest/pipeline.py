@@ -33,7 +33,7 @@ from ingest.progress import NoProgress, Progress
 from rag import schema, sparse
 from rag.adapter import query_id
 from rag.blocks import embedded_units, piece_id
-from rag.calibrate import calibrate, offtopic_stats
+from rag.calibrate import calibrate, uncalibrated
 from rag.embed import Embedder
 from rag.schema import DocRecord
 from rag.services import Services
@@ -250,7 +250,7 @@ def ingest_corpus(
     # adapter changes where questions land, so it is measured again although no guide is
     # re-embedded.
     asker = query_id(embedder, str(config["model"]))
-    if changed or (store.count() and offtopic_stats(store.get_meta(), asker) is None):
+    if changed or uncalibrated(store, asker):
         record = calibrate(store, embedder, asker)
         store.put_meta({**record, "generation": uuid.uuid4().hex})
     # Also when nothing changed: an index last written while serving gets optimized by the
@@ -444,8 +444,7 @@ def is_stale(settings: Settings, store: Store, embedder: Embedder | None = None)
     now embeds questions."""
     if stale_docs(store, settings.corpus_dir, pipeline_config(settings)):
         return True
-    return embedder is not None and store.count() > 0 and offtopic_stats(
-        store.get_meta(), query_id(embedder, settings.model_id())) is None
+    return embedder is not None and uncalibrated(store, query_id(embedder, settings.model_id()))
 
 
 def update_index(services: Services, progress: Progress | None = None, *,

@@ -40,3 +40,9 @@ def offtopic_stats(meta: Mapping[str, Any], model_id: str) -> tuple[float, float
     if meta.get("model") != model_id or "offtopic_mean" not in meta:
         return None
     return float(meta["offtopic_mean"]), float(meta["offtopic_std"])
+
+
+def uncalibrated(store: Store, model_id: str) -> bool:
+    """Whether a non-empty index lacks an off-topic calibration for `model_id` (what embeds
+    questions: the model and its query adapter, `rag.adapter.query_id`)."""
+    return store.count() > 0 and offtopic_stats(store.get_meta(), model_id) is None
