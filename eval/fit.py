@@ -1,4 +1,4 @@
-"""Fit the answerer's scorer on the train split; choose its thresholds on the dev split.
+"""Fit the answerer's scorer on the train split; choose its thresholds on dev (and train).
 
     python -m eval.fit [--dataset FILE] [--out rag/data/answer_model.json]
 
@@ -9,11 +9,13 @@
    is fitted with its regularisation chosen by cross-validation grouped by guide section,
    so near-duplicate questions never sit on both sides of a fold.
 2. On the dev split (never the test split), the thresholds are chosen by grid search over
-   the whole answer metric: `keep` (how close to the best piece a supporting piece must
-   score) and `lead` (the first line's), then `contend` (how close a block's best piece
-   must come to the best piece for the block to be weighed for the first line), then
-   `offtopic_z` (how far above the off-topic probes a question must be) and `unknown_z`
-   (the same for a question made mostly of words the guides never use).
+   the whole answer metric (`objective`): `keep` (how close to the best piece a
+   supporting piece must score) and `lead` (the first line's), then `contend` (how close
+   a block's best piece must come to the best piece for the block to be weighed for the
+   first line).
+3. On train and dev together, `offtopic_z` (how far above the off-topic probes a
+   question must be) and `unknown_z` (the same for a question made mostly of words the
+   guides never use): see `choose_levels`.
 
 The test split is not read here.
 """
@@ -95,17 +97,28 @@ def choose_c(per_question: list[tuple[Any, Any, str]], folds: int = 5) -> tuple[
     return best
 
 
-def objective(overall: dict[str, Any], unanswerable_share: float) -> float:
+# The issue's bars for abstention: a user can bear at most a tenth of unanswerable
+# questions answered anyway, and at most one in fifty answerable questions refused.
+ABSTENTION_RECALL_BAR = 0.90
+FALSE_ABSTENTION_BAR = 0.02
+
+
+def objective(overall: dict[str, Any]) -> float:
     """What the dev choice maximises: complete answers that lead with the answer, and
-    abstention where it belongs. Counted per question: a refused unanswerable question is
-    worth one right answer, a false abstention costs three. (The rates alone would not
-    say that: abstention recall is a share of the few unanswerable questions, false
-    abstention a share of the many answerable ones, so one more refusal would outweigh
-    several false ones.) `unanswerable_share`: unanswerable / answerable questions."""
+    abstention where it belongs.
+
+    The two abstention failures are weighed by the bars the issue sets for them: a tenth
+    of unanswerable questions answered and a fiftieth of answerable ones refused are
+    equally bad, so a point of false abstention costs (1 - 0.90) / 0.02 = 5 points of
+    abstention recall; the recall counts as much as each answer rate. (Counting questions
+    instead, a refusal worth one right answer and a false abstention three, asked four
+    refusals for each false abstention; with eleven answerable train and dev questions to
+    each unanswerable one, the bars ask about one for two.)"""
     return ((overall["fact_recall"] or 0) + (overall["fact_recall_any"] or 0)
             + (overall["direct_answer"] or 0)
-            + 3 * unanswerable_share * (overall["abstention_recall"] or 0)
-            - 9 * (overall["false_abstention"] or 0))
+            + (overall["abstention_recall"] or 0)
+            - (1 - ABSTENTION_RECALL_BAR) / FALSE_ABSTENTION_BAR
+            * (overall["false_abstention"] or 0))
 
 
 def _with(model: AnswerModel, choice: dict[str, float]) -> AnswerModel:
@@ -169,7 +182,7 @@ def cross_fitted(train: list[Item], emb: Embedder, store: Store, settings: Setti
 
 def choose_levels(model: AnswerModel, composed: dict[str, float], pool: list[Any],
                   answerer: ExtractiveAnswerer, stats: Any, closest: dict[str, float],
-                  texts: dict[str, str]) -> tuple[dict[str, float], Any]:
+                  texts: dict[str, str], log: Any = None) -> tuple[dict[str, float], Any]:
     """The two off-topic levels with the best objective over `pool` ((item, question,
     hits, vector) of dev and train), and a scorer of any choice on any of its items.
 
@@ -200,15 +213,35 @@ def choose_levels(model: AnswerModel, composed: dict[str, float], pool: list[Any
             refused = floor is not None and closest[it.id] < floor
             got[it.id] = off_topic(q.intent) if refused else free[it.id]
         chosen = among or items
-        share = (sum(not it.answerable for it in chosen)
-                 / max(1, sum(it.answerable for it in chosen)))
         overall = score_answers(chosen, {i.id: got[i.id] for i in chosen}, texts)["overall"]
-        return objective(overall, share), overall
+        return objective(overall), overall
 
-    choice, _ = _best([{**composed, "offtopic_z": z, "unknown_z": u}
-                       for z in Z_GRID for u in UNKNOWN_GRID if u >= z], score,
+    choices = [{**composed, "offtopic_z": z, "unknown_z": u}
+               for z in Z_GRID for u in UNKNOWN_GRID if u >= z]
+    figures = [(c, *score(c)) for c in choices]
+    choice, _ = _best(choices, lambda c: next((v, o) for x, v, o in figures if x == c),
                       middle_of=("offtopic_z", "unknown_z"))
+    if log is not None:  # the trade each level makes, so a reader can see the choice
+        for c, value, o in figures:
+            log(f"levels z={c['offtopic_z']} unknown={c['unknown_z']}: objective "
+                f"{value:.4f}, abstention recall {o['abstention_recall']}, false "
+                f"abstention {o['false_abstention']}, facts {o['fact_recall']}")
     return choice, score
+
+
+def separation(items: list[Item], *closest: dict[str, float]) -> list[float | None]:
+    """For each similarity (by question id: the search's vector, and with a query adapter
+    the model's own), the chance that an answerable question comes closer to the guides
+    than an off-topic one (the area under the ROC curve; None without both kinds). It
+    says which vector tells them apart, whatever level is then chosen."""
+    from sklearn.metrics import roc_auc_score
+
+    kept = [it for it in items if it.answerable or "off_topic" in it.tags]
+    labels = [int(it.answerable) for it in kept]
+    if len(set(labels)) < 2:
+        return [None for _ in closest]
+    return [round(float(roc_auc_score(labels, [c[it.id] for it in kept])), 4)
+            for c in closest]
 
 
 def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
@@ -254,14 +287,21 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
         pool = cached + trained
         closest = {it.id: st.nearest_unit(list(qvec)) for it, _, _, qvec in pool}
         choice, score = choose_levels(model, composed, pool, answerer, stats, closest,
-                                      texts)
+                                      texts, log)
+        # Which vector tells off-topic questions apart: the search's, and (with a query
+        # adapter, which pulls every question toward the guides) the model's own.
+        own = ({it.id: st.nearest_unit(emb.inner.embed_query(q.search_text))
+                for it, q, _, _ in pool} if isinstance(emb, AdaptedEmbedder) else None)
+        apart = separation([it for it, *_ in pool], closest, *([own] if own else []))
+        log(f"answerable above off-topic (AUC; the search's vector, the model's own): "
+            f"{apart}")
         overall = score(choice, dev)[1]
         log(f"dev: {choice}: " + ", ".join(
             f"{k} {v}" for k, v in overall.items() if k != "questions"))
     model = replace(_with(model, choice), info={
         **fitted, "chosen_on": f"{len(dev)} dev questions (the off-topic levels: and "
         f"{len(train)} train questions)", "dev": overall,
-        "embed_model": query_id(emb, settings.model_id()),
+        "embed_model": query_id(emb, settings.model_id()), "offtopic_separation": apart,
     })
     model.dump(out)
     log(f"wrote {out}")
@@ -308,7 +348,6 @@ def _compose(model: AnswerModel, shipped: AnswerModel, cached: list[Any], dev: l
     """The composition thresholds, on dev's whole answers: keep and lead with the shipped
     model's off-topic levels held, then which blocks contend for the first line. (The
     levels are chosen after, by `choose_levels`: they decide only what is refused.)"""
-    share = sum(not it.answerable for it in dev) / max(1, sum(it.answerable for it in dev))
 
     def score(choice: dict[str, float]) -> tuple[float, dict[str, Any]]:
         ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
@@ -316,7 +355,7 @@ def _compose(model: AnswerModel, shipped: AnswerModel, cached: list[Any], dev: l
                                  embed=emb.embed_query)
         got = {it.id: ans.answer(q, hits, qvec) for it, q, hits, qvec in cached}
         overall = score_answers(dev, got, texts)["overall"]
-        return objective(overall, share), overall
+        return objective(overall), overall
 
     levels = {"offtopic_z": shipped.offtopic_z, "unknown_z": shipped.unknown_z}
     shape, _ = _best([{**levels, "keep": k, "lead": le, "contend": shipped.contend}

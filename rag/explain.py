@@ -171,7 +171,7 @@ class _Observed(ExtractiveAnswerer):
     @classmethod
     def like(cls, other: ExtractiveAnswerer) -> _Observed:
         return cls(other.store, other.docs, other.coverage, model=other.model,
-                   offtopic=other.offtopic)
+                   offtopic=other.offtopic, embed=other.embed)
 
     def score(self, q: Question, hits: Sequence[Hit], qvec: Sequence[float] | None
               ) -> list[Scored]:

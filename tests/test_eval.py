@@ -259,21 +259,23 @@ def test_compare_lists_question_changes_and_metric_deltas() -> None:
     assert "Questions that changed:\n  none" in compare_runs(a, fabricated())
 
 
-def test_fit_objective_counts_questions_not_rates() -> None:
-    """One more refused unanswerable question does not buy a false abstention: with 200
-    answerable and 20 unanswerable questions, a refusal is worth one right answer and a
-    false abstention costs three, although the rates move by 0.05 and 0.005."""
+def test_fit_objective_weighs_abstention_by_the_bars() -> None:
+    """A point of false abstention costs five of abstention recall, as the bars (0.02 and
+    0.90) make a fiftieth of answerable questions refused as bad as a tenth of unanswerable
+    ones answered: a level that buys 5 points of recall for under 1 point of false
+    abstention is taken, one that pays more is not."""
     from eval.fit import objective
 
     base = {"fact_recall": 0.5, "fact_recall_any": 0.8, "direct_answer": 0.5,
             "abstention_recall": 0.80, "false_abstention": 0.0}
-    traded = {**base, "abstention_recall": 0.85, "false_abstention": 0.005}
-    refused = {**base, "abstention_recall": 0.85}
-    share = 20 / 200
-    assert objective(traded, share) < objective(base, share) < objective(refused, share)
-    one_right = {**base, "fact_recall": 0.505, "fact_recall_any": 0.805,
-                 "direct_answer": 0.505}
-    assert objective(refused, share) == pytest.approx(objective(one_right, share))
+    cheap = {**base, "abstention_recall": 0.85, "false_abstention": 0.005}
+    dear = {**base, "abstention_recall": 0.85, "false_abstention": 0.015}
+    assert objective(dear) < objective(base) < objective(cheap)
+    at_the_bars = {**base, "abstention_recall": 0.90, "false_abstention": 0.02}
+    assert objective(at_the_bars) == pytest.approx(objective(base))
+    one_point = {**base, "fact_recall": 0.51}
+    assert objective(one_point) == pytest.approx(
+        objective({**base, "abstention_recall": 0.81}))
 
 
 def test_fit_takes_the_middle_of_tied_levels_and_its_own_figures() -> None:
@@ -329,3 +331,20 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
     assert choice["offtopic_z"] <= 2.0 and 2.6 < choice["unknown_z"] <= 3.5
     overall = score(choice)[1]
     assert overall["abstention_recall"] == 1.0 and overall["false_abstention"] == 0.0
+
+
+def test_fit_reports_which_vector_tells_off_topic_questions_apart() -> None:
+    from eval.dataset import Item
+    from eval.fit import separation
+
+    def item(i: str, answerable: bool, tags: list[str]) -> Item:
+        return Item(id=i, question=i, kind="other", answerable=answerable,
+                    evidence=[{"doc": "d", "quote": "x"}] if answerable else [],
+                    facts=["x"] if answerable else [], tags=tags, split="dev")
+
+    items = [item("a1", True, []), item("a2", True, []), item("o1", False, ["off_topic"]),
+             item("n1", False, ["not_covered"])]  # not off-topic: not counted
+    apart = {"a1": 0.6, "a2": 0.5, "o1": 0.2, "n1": 0.9}
+    mixed = {"a1": 0.6, "a2": 0.1, "o1": 0.2, "n1": 0.0}
+    assert separation(items, apart, mixed) == [1.0, 0.5]
+    assert separation(items[:2], apart) == [None]
