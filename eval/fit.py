@@ -104,16 +104,18 @@ FALSE_ABSTENTION_BAR = 0.02
 
 
 def objective(overall: dict[str, Any]) -> float:
-    """What the dev choice maximises: complete answers that lead with the answer, and
-    abstention where it belongs.
+    """What the choices maximise (on dev; the off-topic levels on train and dev): complete
+    answers that lead with the answer, and abstention where it belongs.
 
     The two abstention failures are weighed by the bars the issue sets for them: a tenth
     of unanswerable questions answered and a fiftieth of answerable ones refused are
     equally bad, so a point of false abstention costs (1 - 0.90) / 0.02 = 5 points of
     abstention recall; the recall counts as much as each answer rate. (Counting questions
-    instead, a refusal worth one right answer and a false abstention three, asked four
-    refusals for each false abstention; with eleven answerable train and dev questions to
-    each unanswerable one, the bars ask about one for two.)"""
+    instead, a refusal worth one right answer and a false abstention three, asked three
+    refusals for each false abstention; with about ten answerable train and dev questions
+    to each unanswerable one, the bars ask about one for two. The bars set the exchange
+    rate here, not limits: a choice past one bar still wins if it buys enough of the
+    other.)"""
     return ((overall["fact_recall"] or 0) + (overall["fact_recall_any"] or 0)
             + (overall["direct_answer"] or 0)
             + (overall["abstention_recall"] or 0)
@@ -128,8 +130,8 @@ def _with(model: AnswerModel, choice: dict[str, float]) -> AnswerModel:
 
 def _best(choices: list[dict[str, float]], score: Any, middle_of: tuple[str, ...] = ()
           ) -> tuple[dict[str, float], dict[str, Any]]:
-    """The choice with the best dev objective, and its dev figures. A level named in
-    `middle_of` usually ties over a range (off-topic levels refuse the same dev questions
+    """The choice with the best objective, and its figures. A level named in
+    `middle_of` usually ties over a range (off-topic levels refuse the same questions
     over a range): the middle of the tied values is taken, the widest margin on both
     sides, rather than the edge the grid reaches first; one level after the other, the
     rest held. The middle is always one of the tied choices, so it was scored."""
@@ -153,7 +155,7 @@ def cross_fitted(train: list[Item], emb: Embedder, store: Store, settings: Setti
     """For each train question, a bot whose query adapter was fitted without it.
 
     The shipped adapter was fitted on these very questions, and ranks their evidence first
-    for all of them (train top-1 1.0, dev 0.85); rows built with it would teach the answer
+    for all of them (train top-1 1.0, dev 0.86); rows built with it would teach the answer
     model to trust the dense similarity far more than it deserves on a new question (a
     first try: cross-validated top-1 0.98, C at the grid's smallest). So, as in stacking,
     each train question's rows come from an adapter fitted with the same pull on the other
@@ -199,7 +201,7 @@ def choose_levels(model: AnswerModel, composed: dict[str, float], pool: list[Any
     against the shipped adapter's calibration (`stats`), which the fold adapters, fitted
     on four fifths of the same questions, are close to but were not measured with.
     A follow-up's own vector (`ExtractiveAnswerer.score`) still comes from the shipped
-    adapter here and in `_fit_weights`: 8% of train questions are follow-ups."""
+    adapter here and in `_fit_weights`: about a tenth of train questions are follow-ups."""
     items = [it for it, *_ in pool]
     free = {it.id: answerer.answer(q, hits, qvec) for it, q, hits, qvec in pool}
 

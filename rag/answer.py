@@ -341,9 +341,9 @@ FEATURES = (
 @dataclass(frozen=True)
 class AnswerModel:
     """The fitted scorer (a logistic regression over `FEATURES`, standardised) and the
-    choices made on the dev split: how far above the off-topic probes' mean similarity
-    (in their standard deviations) a question must come, and how close to the best piece
-    a supporting piece must score."""
+    choices made on the dev split (the off-topic levels on train and dev): how far above
+    the off-topic probes' mean similarity (in their standard deviations) a question must
+    come, and how close to the best piece a supporting piece must score."""
 
     weights: tuple[float, ...]
     intercept: float

@@ -296,7 +296,7 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
     """The levels are chosen on the refusals they make: a question whose best similarity
     is below its level gets the off-topic refusal, the others keep their answer."""
     from eval.dataset import Item
-    from eval.fit import choose_levels
+    from eval.fit import UNKNOWN_GRID, Z_GRID, choose_levels
     from rag.answer import AnswerModel, Question
 
     class Judge:  # the two things choose_levels reads of an ExtractiveAnswerer
@@ -326,9 +326,15 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
     closest = {i: z for i, _, _, z in cases}  # with mean 0, std 1: the similarity is z
     judge = Judge()
     judge.model = AnswerModel((), 0.0, (), ())
+    logged: list[str] = []
     choice, score = choose_levels(judge.model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
-                                  pool, judge, (0.0, 1.0), closest, {"d": "x"})  # type: ignore[arg-type]
+                                  pool, judge, (0.0, 1.0), closest, {"d": "x"},  # type: ignore[arg-type]
+                                  logged.append)
     assert choice["offtopic_z"] <= 2.0 and 2.6 < choice["unknown_z"] <= 3.5
+    # the trade of every pair of levels is logged, so a reader can see the choice
+    assert len(logged) == sum(u >= z for z in Z_GRID for u in UNKNOWN_GRID)
+    assert any(line.startswith("levels z=0.0 unknown=1.0:") and "false abstention 0.0,"
+               in line for line in logged)
     overall = score(choice)[1]
     assert overall["abstention_recall"] == 1.0 and overall["false_abstention"] == 0.0
 

@@ -168,6 +168,18 @@ def edge_bot(settings: Settings) -> Iterator[CareerBot]:
     store.close()
 
 
+def test_an_explained_follow_up_is_the_answer(edge_bot: CareerBot) -> None:
+    """A follow-up's pieces are scored with its own vector (`ExtractiveAnswerer.score`);
+    explaining it must score them the same way, or it explains another answer."""
+    history = [{"role": "user", "content": QUERIES[1]},
+               {"role": "assistant", "content": edge_bot.ask(QUERIES[1]).answer}]
+    question = "and which tools do they use for that"
+    plain = edge_bot.ask(question, history)
+    answer, report = explain_answer(edge_bot, question, history)
+    assert (answer.answer, answer.citations) == (plain.answer, plain.citations)
+    assert report["query"] != question  # searched with the conversation
+
+
 def test_explained_answer_is_the_answer(edge_bot: CareerBot) -> None:
     bot = edge_bot
     for question in QUERIES[:3]:
