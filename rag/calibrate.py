@@ -6,8 +6,9 @@ measured: questions from outside the domain (`offtopic_probes` in rag/data/vocab
 cooking, travel, sport...) are embedded and matched against the index's stored pieces,
 and the mean and spread of their best similarities are stored with the index. The
 answerer refuses a question whose best similarity is not `AnswerModel.offtopic_z`
-standard deviations above that mean (chosen on the train and dev splits: `eval.fit`). It runs after
-every ingest that changed something, so it follows the corpus and the model.
+standard deviations above that mean (chosen on the train and dev splits: `eval.fit`).
+It runs after every ingest that changed something, so it follows the corpus and the
+model.
 """
 
 from __future__ import annotations
