@@ -828,16 +828,22 @@ class ExtractiveAnswerer:
         avoid, when the question asks what to learn): its items named as the answer would
         mislead, and the best block's own sentences answer better.
 
+        Among such lists, the one most likely to hold the answer (`block_probs`, as blocks
+        are weighed for the first line): two lists whose best items score alike are told
+        apart by how many of their items score well, not by which single item scores a
+        hair higher (the tools of the wrong phase, named because one of its items came
+        first by 0.003).
+
         `best`: the best piece of the best block (`_by_block`); `ranked`: by probability."""
         if len(best.block.items) >= 2:
             return best.block
         near = best.prob * self.model.lead
-        for s in ranked:
-            if s.prob < near:
-                return None
-            if len(s.block.items) >= 2 and s.x[_HEADING] >= best.x[_HEADING]:
-                return s.block
-        return None
+        lists = {s.block.key: s.block for s in ranked if s.prob >= near
+                 and len(s.block.items) >= 2 and s.x[_HEADING] >= best.x[_HEADING]}
+        if not lists:
+            return None
+        held = block_probs(ranked, self.TOP_PIECES)
+        return max(lists.values(), key=lambda b: held[b.key])
 
     def _first(self, shape: str, q: Question, ranked: list[Scored], keep: float) -> Scored:
         """The piece the first line quotes. The block first: the one holding the best

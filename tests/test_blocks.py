@@ -560,6 +560,21 @@ def test_words_of_the_domain_the_guides_never_use_are_not_unknown_words() -> Non
     assert level("calc linalg widgets") == pytest.approx(0.5)
 
 
+def test_of_two_lists_near_the_best_the_one_with_more_good_items_is_named() -> None:
+    """A list question whose best piece is a sentence outside any list gets a list named
+    from those near it: the list most likely to hold the answer over its best items, not
+    the one whose single best item scores a hair higher."""
+    talk = ("# T\n\n## Talk\n\nYou will want oil on every moving part and a rag to wipe "
+            "it after.\n\n## Parts\n\nParts to buy:\n\n- Gears\n- Springs\n- Levers\n\n"
+            "## Care\n\nCare supplies:\n\n- Oil\n- Grease\n- Rags\n")
+    probs = {"Gears": 0.30, "Springs": 0.20, "Levers": 0.05, "Oil": 0.29, "Grease": 0.28,
+             "Rags": 0.22}
+    scored = _scored(talk, lambda t: 0.8 if t.startswith("You will") else probs.get(t, 0.01))
+    direct = _compose("which things should i buy for my clock", scored).direct
+    assert "Oil" in direct and "Grease" in direct and "Rags" in direct
+    assert "Gears" not in direct
+
+
 def test_a_table_cell_says_which_column_it_is_in() -> None:
     talk = ("# T\n\n## Gears or springs\n\nFeature Gears Springs\n"
             "Upkeep Needs fresh oil every single week. Needs nothing at all, ever.\n"
