@@ -220,11 +220,11 @@ def choose_levels(model: AnswerModel, composed: dict[str, float], pool: list[Any
 
     choices = [{**composed, "offtopic_z": z, "unknown_z": u}
                for z in Z_GRID for u in UNKNOWN_GRID if u >= z]
-    figures = [(c, *score(c)) for c in choices]
-    choice, _ = _best(choices, lambda c: next((v, o) for x, v, o in figures if x == c),
+    figures = {(c["offtopic_z"], c["unknown_z"]): score(c) for c in choices}  # scored once
+    choice, _ = _best(choices, lambda c: figures[c["offtopic_z"], c["unknown_z"]],
                       middle_of=("offtopic_z", "unknown_z"))
     if log is not None:  # the trade each level makes, so a reader can see the choice
-        for c, value, o in figures:
+        for c, (value, o) in zip(choices, figures.values(), strict=True):
             log(f"levels z={c['offtopic_z']} unknown={c['unknown_z']}: objective "
                 f"{value:.4f}, abstention recall {o['abstention_recall']}, false "
                 f"abstention {o['false_abstention']}, facts {o['fact_recall']}")
