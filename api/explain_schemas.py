@@ -71,6 +71,12 @@ class Thresholds(BaseModel):
         "off topic (null: not calibrated); higher for a question most of whose words the "
         "guides never use.")
     nearest_piece: float | None = Field(None, description="Similarity of the closest piece.")
+    own_offtopic_floor: float | None = Field(
+        None, description="The same level for the embedding model's own vector, without the "
+        "query adapter (null: not calibrated, or this level is turned off); a question "
+        "below either level is off topic.")
+    own_nearest_piece: float | None = Field(
+        None, description="Similarity of the closest piece to the model's own vector.")
 
 
 class ChatExplain(BaseModel):

@@ -15,7 +15,8 @@
    first line).
 3. On train and dev together, `offtopic_z` (how far above the off-topic probes a
    question must be) and `unknown_z` (the same for a question made mostly of words the
-   guides never use): see `choose_levels`.
+   guides never use), for the search's vector and (`own_z`, `own_unknown_z`) for the
+   model's own: see `choose_levels`.
 
 The test split is not read here.
 """
@@ -23,13 +24,13 @@ The test split is not read here.
 from __future__ import annotations
 
 import argparse
-import copy
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from eval.answers import score_answers
+from eval.answers import question_record, score_answers, summarise
 from eval.dataset import DEFAULT_SET, Item, in_evidence, load_items, spans
 from eval.fit_adapter import fit_matrix, question_rows
 from eval.run import _ingest, temporary_store
@@ -42,6 +43,7 @@ from rag.answer import (
     Scored,
     default_model,
     off_topic,
+    offtopic_floors,
 )
 from rag.calibrate import offtopic_stats
 from rag.chat import CareerBot
@@ -123,13 +125,30 @@ def objective(overall: dict[str, Any]) -> float:
             * (overall["false_abstention"] or 0))
 
 
-def _with(model: AnswerModel, choice: dict[str, float]) -> AnswerModel:
-    return replace(model, offtopic_z=choice["offtopic_z"], unknown_z=choice["unknown_z"],
-                   keep=choice["keep"], lead=choice["lead"], contend=choice["contend"])
+LEVELS = ("offtopic_z", "unknown_z", "own_z", "own_unknown_z")
+Choice = dict[str, float | None]  # thresholds by name; None: an off-topic level turned off
 
 
-def _best(choices: list[dict[str, float]], score: Any, middle_of: tuple[str, ...] = ()
-          ) -> tuple[dict[str, float], dict[str, Any]]:
+def _with(model: AnswerModel, choice: Choice) -> AnswerModel:
+    def level(name: str) -> float | None:
+        return choice.get(name, getattr(model, name))
+
+    def share(name: str) -> float:
+        value = choice[name]
+        assert value is not None, name
+        return value
+
+    return replace(model, offtopic_z=level("offtopic_z"), unknown_z=level("unknown_z"),
+                   own_z=level("own_z"), own_unknown_z=level("own_unknown_z"),
+                   keep=share("keep"), lead=share("lead"), contend=share("contend"))
+
+
+def _lowest_first(value: float | None) -> float:
+    return -math.inf if value is None else value  # a level turned off refuses the fewest
+
+
+def _best(choices: list[Choice], score: Any, middle_of: tuple[str, ...] = ()
+          ) -> tuple[Choice, dict[str, Any]]:
     """The choice with the best objective, and its figures. A level named in
     `middle_of` usually ties over a range (off-topic levels refuse the same questions
     over a range): the middle of the tied values is taken, the widest margin on both
@@ -141,8 +160,9 @@ def _best(choices: list[dict[str, float]], score: Any, middle_of: tuple[str, ...
     choice = best[0]
     for name in middle_of:
         rest = {k: v for k, v in choice.items() if k != name}
-        tied = sorted(c[name] for c in best
-                      if {k: x for k, x in c.items() if k != name} == rest)
+        tied = sorted((c[name] for c in best
+                       if {k: x for k, x in c.items() if k != name} == rest),
+                      key=_lowest_first)
         choice = {**choice, name: tied[len(tied) // 2]}
     return choice, next(o for _, o, c in results if c == choice)
 
@@ -182,53 +202,84 @@ def cross_fitted(train: list[Item], emb: Embedder, store: Store, settings: Setti
     return bots
 
 
-def choose_levels(model: AnswerModel, composed: dict[str, float], pool: list[Any],
-                  answerer: ExtractiveAnswerer, stats: Any, closest: dict[str, float],
-                  texts: dict[str, str], log: Any = None) -> tuple[dict[str, float], Any]:
-    """The two off-topic levels with the best objective over `pool` ((item, question,
-    hits, vector) of dev and train), and a scorer of any choice on any of its items.
+def level_pairs() -> list[tuple[float | None, float | None]]:
+    """The (level, unknown level) pairs tried for one vector: off (None, None); only
+    questions made mostly of unknown words refused (None, u); or a level with an unknown
+    level at least as high."""
+    return [(None, None), *((None, u) for u in UNKNOWN_GRID),
+            *((z, u) for z in Z_GRID for u in UNKNOWN_GRID if u >= z)]
 
-    The levels only decide which questions are refused, so each question is answered once
-    with no level (`answerer` has no off-topic stats) and each choice replaces the answers
-    its level refuses (`closest`: each question's best similarity; `stats`: the
-    calibration), as `ExtractiveAnswerer.answer` would.
+
+def choose_levels(model: AnswerModel, composed: Choice, pool: list[Any],
+                  answerer: ExtractiveAnswerer, stats: Any, closest: dict[str, float],
+                  own: dict[str, float], texts: dict[str, str], log: Any = None
+                  ) -> tuple[Choice, Any]:
+    """The off-topic levels with the best objective over `pool` ((item, question, hits,
+    vectors) of dev and train), and a scorer of any choice on any of its items.
+
+    Both vectors' levels are chosen together, each from `level_pairs` (off included), so
+    the fit can keep either alone, both, or neither. The levels only decide which
+    questions are refused, so each question is answered once with no level (`answerer`
+    has no off-topic stats) and each choice replaces the answers its levels refuse
+    (`closest` and `own`: each question's best similarity with the search's vector and
+    with the model's own; `stats`: the calibration), as `ExtractiveAnswerer.answer` would.
     Chosen on train and dev together: dev alone holds 16 off-topic questions and 8
     answerable ones made mostly of words the guides never use, so one question decided the
     level (a first try chose the grid's lowest for one answerable question just below the
     next step, and a puppy question was answered with the guide's "teaching a dog new
-    tricks"). The train questions' vectors come from adapters fitted without them
+    tricks"). The train questions' search vectors come from adapters fitted without them
     (`cross_fitted`), so their similarity is not inflated by the fit; they are read
     against the shipped adapter's calibration (`stats`), which the fold adapters, fitted
-    on four fifths of the same questions, are close to but were not measured with.
+    on four fifths of the same questions, are close to but were not measured with. The
+    model's own vector needs no such care: no fit touched it.
     A follow-up's own vector (`ExtractiveAnswerer.score`) still comes from the shipped
     adapter here and in `_fit_weights`: about a tenth of train questions are follow-ups."""
     items = [it for it, *_ in pool]
-    free = {it.id: answerer.answer(q, hits, qvec) for it, q, hits, qvec in pool}
+    # Each question's record answered and refused, scored once: a choice only picks one
+    # of the two (scoring every answer again for each of the 841 choices took minutes).
+    free = {it.id: question_record(it, answerer.answer(q, hits, vectors), texts)
+            for it, q, hits, vectors in pool}
+    refusal = {it.id: question_record(it, off_topic(q.intent), texts) for it, q, *_ in pool}
+    # whether each question is mostly unknown words does not depend on the levels
+    unknown = {it.id: answerer.mostly_unknown(q) for it, q, *_ in pool}
 
-    def score(choice: dict[str, float], among: list[Item] | None = None
+    def score(choice: Choice, among: list[Item] | None = None
               ) -> tuple[float, dict[str, Any]]:
-        judge = copy.copy(answerer)
-        judge.model, judge.offtopic = _with(model, choice), stats
-        got = {}
-        for it, q, _, _ in pool:
-            floor = judge.offtopic_level(q)
-            refused = floor is not None and closest[it.id] < floor
-            got[it.id] = off_topic(q.intent) if refused else free[it.id]
-        chosen = among or items
-        overall = score_answers(chosen, {i.id: got[i.id] for i in chosen}, texts)["overall"]
+        judged = _with(model, choice)
+        rows = []
+        for it in among or items:
+            search, mine = offtopic_floors(judged, stats, unknown[it.id])
+            refused = ((search is not None and closest[it.id] < search)
+                       or (mine is not None and own[it.id] < mine))
+            rows.append(refusal[it.id] if refused else free[it.id])
+        overall = summarise(rows)
         return objective(overall), overall
 
-    choices = [{**composed, "offtopic_z": z, "unknown_z": u}
-               for z in Z_GRID for u in UNKNOWN_GRID if u >= z]
-    figures = {(c["offtopic_z"], c["unknown_z"]): score(c) for c in choices}  # scored once
-    choice, _ = _best(choices, lambda c: figures[c["offtopic_z"], c["unknown_z"]],
-                      middle_of=("offtopic_z", "unknown_z"))
-    if log is not None:  # the trade each level makes, so a reader can see the choice
-        for c, (value, o) in zip(choices, figures.values(), strict=True):
-            log(f"levels z={c['offtopic_z']} unknown={c['unknown_z']}: objective "
-                f"{value:.4f}, abstention recall {o['abstention_recall']}, false "
-                f"abstention {o['false_abstention']}, facts {o['fact_recall']}")
+    choices: list[Choice] = [
+        {**composed, "offtopic_z": z, "unknown_z": u, "own_z": oz, "own_unknown_z": ou}
+        for z, u in level_pairs() for oz, ou in level_pairs()]
+    figures = {tuple(c[k] for k in LEVELS): score(c) for c in choices}  # scored once
+    choice, _ = _best(choices, lambda c: figures[tuple(c[k] for k in LEVELS)],
+                      middle_of=LEVELS)
+    if log is not None:  # the trade the best levels make, so a reader can see the choice
+        def line(key: tuple[float | None, ...], value: float, o: dict[str, Any]) -> str:
+            return (f"levels {dict(zip(LEVELS, key, strict=True))}: objective {value:.4f}, "
+                    f"abstention recall {o['abstention_recall']}, false abstention "
+                    f"{o['false_abstention']}, facts {o['fact_recall']}")
+
+        ranked = sorted(figures.items(), key=lambda kv: -kv[1][0])
+        for key, (value, o) in ranked[:LOGGED]:
+            log(line(key, value, o))
+        for name, off in (("the search's vector alone", (None, None)),
+                          ("the model's own vector alone", (None, None))):
+            alone = [kv for kv in ranked if (kv[0][2:] if "search" in name else kv[0][:2])
+                     == off]
+            if alone:
+                log(f"best with {name}: " + line(alone[0][0], *alone[0][1]))
     return choice, score
+
+
+LOGGED = 12  # the best choices the fit logs, and the best with each vector alone
 
 
 def separation(items: list[Item], *closest: dict[str, float]) -> list[float | None]:
@@ -279,22 +330,22 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
                                       if k in ("fitted_on", "cv_top1", "C")}
         else:
             model, fitted = _fit_weights(trained, st, texts, bot, emb, log)
-        composed = {"keep": shipped.keep, "lead": shipped.lead, "contend": shipped.contend}
+        composed: Choice = {"keep": shipped.keep, "lead": shipped.lead,
+                            "contend": shipped.contend}
         if not levels_only:
             composed = _compose(model, shipped, cached, dev, st, texts, bot, stats, emb)
         answerer = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
-                                      model=_with(model, {**composed, "offtopic_z": 0.0,
-                                                          "unknown_z": 0.0}),
+                                      model=_with(model, composed),
                                       offtopic=None, embed=emb.embed_query)
         pool = cached + trained
-        closest = {it.id: st.nearest_unit(list(qvec)) for it, _, _, qvec in pool}
-        choice, score = choose_levels(model, composed, pool, answerer, stats, closest,
+        closest = {it.id: st.nearest_unit(vectors.search) for it, _, _, vectors in pool}
+        own = {it.id: st.nearest_unit(vectors.own) for it, _, _, vectors in pool}
+        choice, score = choose_levels(model, composed, pool, answerer, stats, closest, own,
                                       texts, log)
         # Which vector tells off-topic questions apart: the search's, and (with a query
         # adapter, which pulls every question toward the guides) the model's own.
-        own = ({it.id: st.nearest_unit(emb.inner.embed_query(q.search_text))
-                for it, q, _, _ in pool} if isinstance(emb, AdaptedEmbedder) else None)
-        apart = separation([it for it, *_ in pool], closest, *([own] if own else []))
+        apart = separation([it for it, *_ in pool], closest,
+                           *([own] if isinstance(emb, AdaptedEmbedder) else []))
         log(f"answerable above off-topic (AUC; the search's vector, the model's own): "
             f"{apart}")
         overall = score(choice, dev)[1]
@@ -346,12 +397,12 @@ def _fit_weights(trained: list[Any], st: Store, texts: dict[str, str], bot: Care
 
 def _compose(model: AnswerModel, shipped: AnswerModel, cached: list[Any], dev: list[Item],
              st: Store, texts: dict[str, str], bot: CareerBot, stats: Any, emb: Embedder
-             ) -> dict[str, float]:
+             ) -> Choice:
     """The composition thresholds, on dev's whole answers: keep and lead with the shipped
     model's off-topic levels held, then which blocks contend for the first line. (The
     levels are chosen after, by `choose_levels`: they decide only what is refused.)"""
 
-    def score(choice: dict[str, float]) -> tuple[float, dict[str, Any]]:
+    def score(choice: Choice) -> tuple[float, dict[str, Any]]:
         ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
                                  model=_with(model, choice), offtopic=stats,
                                  embed=emb.embed_query)
@@ -359,7 +410,7 @@ def _compose(model: AnswerModel, shipped: AnswerModel, cached: list[Any], dev: l
         overall = score_answers(dev, got, texts)["overall"]
         return objective(overall), overall
 
-    levels = {"offtopic_z": shipped.offtopic_z, "unknown_z": shipped.unknown_z}
+    levels = {name: getattr(shipped, name) for name in LEVELS}
     shape, _ = _best([{**levels, "keep": k, "lead": le, "contend": shipped.contend}
                       for k in KEEP_GRID for le in LEAD_GRID], score)
     shape, _ = _best([{**shape, "contend": c} for c in CONTEND_GRID], score)

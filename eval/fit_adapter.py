@@ -67,8 +67,9 @@ def question_rows(items: list[Item], store: Store, bot: CareerBot) -> list[dict[
         if not (it.answerable and it.evidence):
             continue
         q = bot.prepare(it.question, [t.model_dump() for t in it.history])
-        hits, qvec = bot.retriever.search_prepared(q.search_text, top_k=bot.answer_k)
-        own = bot.embedder.embed_query(q.own_search_text) if q.context else qvec
+        hits, vectors = bot.retriever.search_prepared(q.search_text, top_k=bot.answer_k)
+        assert vectors is not None  # a hybrid search embeds the question
+        own = bot.embedder.embed_query(q.own_search_text) if q.context else vectors.search
         ev = spans(it, texts)
         pieces = [(b, p) for b, _ in candidate_blocks(hits) for p in b.pieces]
         vecs = store.unit_vectors([piece_id(b, p) for b, p in pieces])

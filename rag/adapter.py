@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.embed import Embedder
+from rag.embed import Embedder, QueryVectors
 from rag.vocab import DATA
 
 if TYPE_CHECKING:
@@ -104,6 +104,11 @@ class AdaptedEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         return self.adapter.apply(self.inner.embed_query(text))
+
+    def embed_query_vectors(self, text: str) -> QueryVectors:
+        """The adapted vector and the model's own, from one encode (`rag.embed`)."""
+        own = self.inner.embed_query(text)
+        return QueryVectors(self.adapter.apply(own), own)
 
 
 def adapted(embedder: Embedder, model_id: str, path: Path = ADAPTER_PATH) -> Embedder:

@@ -20,7 +20,8 @@ its list, table rows), not on isolated sentences:
    before ("This is the biggest one.") brings it along.
 
 It abstains when the question is off-topic (the closest stored piece is no closer than
-the index's calibrated off-topic level, see `rag.calibrate`) or names a specific the
+the index's calibrated off-topic level, with the search's vector or the model's own: see
+`rag.calibrate` and `rag.embed.QueryVectors`) or names a specific the
 guides never cover (a city, company, year, tool...), offering the closest thing the guides
 do say, labelled as such.
 """
@@ -38,6 +39,8 @@ from typing import Any, Protocol
 
 from rag import sparse
 from rag.blocks import Block, Piece, block_id, heading_id, piece_id, table_columns
+from rag.calibrate import OfftopicStats
+from rag.embed import QueryVectors
 from rag.intent import TOOLS, Intent, marks_a_kind, unit_matches
 from rag.query import split_asking
 from rag.store import Hit, Store, hit_order
@@ -97,7 +100,7 @@ class Question:
 
 class Answerer(Protocol):
     def answer(
-        self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
+        self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None
     ) -> Answer: ...
 
 
@@ -343,17 +346,24 @@ class AnswerModel:
     """The fitted scorer (a logistic regression over `FEATURES`, standardised) and the
     choices made on the dev split (the off-topic levels on train and dev): how far above
     the off-topic probes' mean similarity (in their standard deviations) a question must
-    come, and how close to the best piece a supporting piece must score."""
+    come, and how close to the best piece a supporting piece must score.
+
+    There are two off-topic levels, one for each of a question's vectors
+    (`rag.embed.QueryVectors`): `offtopic_z` for the search's and `own_z` for the model's
+    own. A question is refused when it falls below either. None turns a level off: the
+    fit chooses each, off included."""
 
     weights: tuple[float, ...]
     intercept: float
     mean: tuple[float, ...]
     scale: tuple[float, ...]
-    offtopic_z: float = 2.0
+    offtopic_z: float | None = 2.0
     # A question most of whose words the guides never use is off-topic up to this higher
     # level ("how do i get my puppy to stop chewing shoes" comes as close to the guides as
-    # a terse in-scope question does).
-    unknown_z: float = 3.0
+    # a terse in-scope question does). None: the same level as the others'.
+    unknown_z: float | None = 3.0
+    own_z: float | None = None  # the same two levels for the model's own vector
+    own_unknown_z: float | None = None
     keep: float = 0.5
     lead: float = 0.7  # the first line: the earliest piece of the best block within this
     # the blocks that contend for the first line: those whose best piece is within this
@@ -373,17 +383,22 @@ class AnswerModel:
         d = json.loads(path.read_text(encoding="utf-8"))
         if tuple(d["features"]) != FEATURES:
             raise ValueError(f"{path} was fitted on other features; run `python -m eval.fit`")
+        def level(name: str, default: float | None) -> float | None:
+            value = d.get(name, default)
+            return None if value is None else float(value)
+
         return cls(tuple(d["weights"]), float(d["intercept"]), tuple(d["mean"]),
-                   tuple(d["scale"]), float(d.get("offtopic_z", 2.0)),
-                   float(d.get("unknown_z", 3.0)), float(d.get("keep", 0.5)),
-                   float(d.get("lead", 0.7)), float(d.get("contend", 1.0)),
-                   dict(d.get("info", {})))
+                   tuple(d["scale"]), level("offtopic_z", 2.0), level("unknown_z", 3.0),
+                   level("own_z", None), level("own_unknown_z", None),
+                   float(d.get("keep", 0.5)), float(d.get("lead", 0.7)),
+                   float(d.get("contend", 1.0)), dict(d.get("info", {})))
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps({
             "features": list(FEATURES), "weights": list(self.weights),
             "intercept": self.intercept, "mean": list(self.mean), "scale": list(self.scale),
-            "offtopic_z": self.offtopic_z, "unknown_z": self.unknown_z, "keep": self.keep,
+            "offtopic_z": self.offtopic_z, "unknown_z": self.unknown_z,
+            "own_z": self.own_z, "own_unknown_z": self.own_unknown_z, "keep": self.keep,
             "lead": self.lead, "contend": self.contend,
             "info": self.info,
         }, indent=1) + "\n", encoding="utf-8")
@@ -444,6 +459,22 @@ def candidate_blocks(hits: Sequence[Hit]) -> list[tuple[Block, int]]:
     return list(out.values())
 
 
+def offtopic_floors(model: AnswerModel, stats: OfftopicStats, unknown: bool
+                    ) -> tuple[float | None, float | None]:
+    """The off-topic floors under `model`'s levels, with the search's vector and with the
+    model's own: `offtopic_z` (`own_z`) standard deviations above the probes' mean, or the
+    unknown level (never lower) for a question made mostly of unknown words; None when the
+    level that applies is off."""
+    def floor(mean: float, std: float, z: float | None, unknown_z: float | None
+              ) -> float | None:
+        if unknown and unknown_z is not None:
+            z = unknown_z if z is None else max(z, unknown_z)
+        return None if z is None else mean + z * std
+
+    return (floor(stats.mean, stats.std, model.offtopic_z, model.unknown_z),
+            floor(stats.own_mean, stats.own_std, model.own_z, model.own_unknown_z))
+
+
 def off_topic(intent: Intent) -> Answer:
     """The refusal of a question the guides are not about."""
     text = ("The guides don't cover this. I can only answer questions about becoming "
@@ -466,7 +497,7 @@ class ExtractiveAnswerer:
     TOP_PIECES = 3
 
     def __init__(self, store: Store, docs: dict[str, DocMeta], coverage: Coverage,
-                 model: AnswerModel | None = None, offtopic: tuple[float, float] | None = None,
+                 model: AnswerModel | None = None, offtopic: OfftopicStats | None = None,
                  embed: Callable[[str], Sequence[float]] | None = None) -> None:
         self.store = store
         # The query encoder, for a follow-up's own vector (see `score`); None: pieces are
@@ -475,25 +506,33 @@ class ExtractiveAnswerer:
         self.docs = docs
         self.coverage = coverage
         self.model = model or default_model()
-        # (mean, std) of the off-topic probes' similarity, measured at ingest for the model
-        # in use (rag.calibrate); None: not calibrated, nothing is refused as off-topic.
+        # The off-topic probes' similarities, measured at ingest for the model in use
+        # (rag.calibrate); None: not calibrated, nothing is refused as off-topic.
         self.offtopic = offtopic
         self.source_terms = {
             w.lower() for m in docs.values() for w in re.findall(r"[\w.]+", m.source)
         }
 
-    def offtopic_level(self, q: Question) -> float | None:
-        """The similarity below which `q` is off-topic: the calibrated floor, or the higher
-        `unknown_z` level when more than half of its words are ones the guides never use
-        (as typed: a rare word the speller turned into a guide word is still unknown)."""
+    def offtopic_levels(self, q: Question) -> tuple[float | None, float | None]:
+        """The similarities below which `q` is off-topic, with the search's vector and with
+        the model's own (None: that level is off, or nothing is calibrated): each the
+        calibrated floor, or its higher unknown level when more than half of the
+        question's words are ones the guides never use (as typed: a rare word the speller
+        turned into a guide word is still unknown)."""
         if self.offtopic is None:
-            return None
+            return None, None
+        return offtopic_floors(self.model, self.offtopic, self.mostly_unknown(q))
+
+    def mostly_unknown(self, q: Question) -> bool:
+        """Whether more than half of `q`'s words (as typed) are ones the guides never use."""
         words = [w for _, w in sparse.words(q.typed or q.text) if w.isalpha() and len(w) >= 3]
-        unknown = sum(not self._known(w) for w in words)
-        mean, std = self.offtopic
-        z = self.model.unknown_z if words and unknown / len(words) > 0.5 \
-            else self.model.offtopic_z
-        return mean + max(z, self.model.offtopic_z) * std
+        return bool(words) and sum(not self._known(w) for w in words) / len(words) > 0.5
+
+    def off_topic(self, q: Question, vectors: QueryVectors) -> bool:
+        """Whether `q` is below either off-topic level (`offtopic_levels`)."""
+        search, own = self.offtopic_levels(q)
+        return ((search is not None and self.store.nearest_unit(vectors.search) < search)
+                or (own is not None and self.store.nearest_unit(vectors.own) < own))
 
     def _known(self, word: str) -> bool:
         """A word of the guides, or of the domain as the vocabularies define it: a chat
@@ -512,10 +551,11 @@ class ExtractiveAnswerer:
         return long is not None and all(self.coverage.covers(t) for t in long.split())
 
     # ------------------------------------------------------------------ features
-    def score(self, q: Question, hits: Sequence[Hit], qvec: Sequence[float] | None
+    def score(self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None
               ) -> list[Scored]:
         """Every piece of every candidate block with its features and probability."""
         blocks = candidate_blocks(hits)
+        qvec: Sequence[float] | None = vectors.search if vectors is not None else None
         if qvec is not None and self.embed is not None and q.context:
             # A follow-up is searched with the conversation: that finds the right
             # passages. Which of their sentences answers is what the follow-up itself
@@ -628,12 +668,10 @@ class ExtractiveAnswerer:
 
     # ------------------------------------------------------------------ answering
     def answer(
-        self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
+        self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None
     ) -> Answer:
-        scored = self.score(q, hits, query_vector)
-        floor = self.offtopic_level(q)
-        if not scored or (query_vector is not None and floor is not None
-                          and self.store.nearest_unit(list(query_vector)) < floor):
+        scored = self.score(q, hits, vectors)
+        if not scored or (vectors is not None and self.off_topic(q, vectors)):
             return off_topic(q.intent)
         missing = self._uncovered(q, scored)
         if missing:

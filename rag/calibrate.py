@@ -9,26 +9,45 @@ answerer refuses a question whose best similarity is not `AnswerModel.offtopic_z
 standard deviations above that mean (chosen on the train and dev splits: `eval.fit`).
 It runs after every ingest that changed something, so it follows the corpus and the
 model.
+
+Both of a question's vectors are measured (`rag.embed.QueryVectors`): the search's,
+through the query adapter, and the model's own, which has a level of its own
+(`AnswerModel.own_z`). An index calibrated before the model's own vector was measured
+counts as uncalibrated, so the next ingest (`serve` runs one at start) measures both.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from rag.embed import Embedder
+from rag.embed import Embedder, embed_query_vectors
 from rag.schema import IndexMeta
 from rag.store import Store
 from rag.vocab import vocab
 
 
+class OfftopicStats(NamedTuple):
+    """The off-topic probes' best similarities to the index: mean and spread, with the
+    search's vector and with the model's own."""
+
+    mean: float
+    std: float
+    own_mean: float
+    own_std: float
+
+
 def calibrate(store: Store, embedder: Embedder, model_id: str) -> IndexMeta:
     probes = list(vocab()["offtopic_probes"])
-    sims = [store.nearest_unit(embedder.embed_query(p)) for p in probes]
+    vectors = [embed_query_vectors(embedder, p) for p in probes]
+    sims = [store.nearest_unit(v.search) for v in vectors]
+    own = [store.nearest_unit(v.own) for v in vectors]
     record = IndexMeta(
         offtopic_mean=round(statistics.fmean(sims), 6),
         offtopic_std=round(statistics.pstdev(sims), 6),
+        offtopic_own_mean=round(statistics.fmean(own), 6),
+        offtopic_own_std=round(statistics.pstdev(own), 6),
         probes=len(probes),
         model=model_id,
     )
@@ -36,11 +55,13 @@ def calibrate(store: Store, embedder: Embedder, model_id: str) -> IndexMeta:
     return record
 
 
-def offtopic_stats(meta: Mapping[str, Any], model_id: str) -> tuple[float, float] | None:
-    """(mean, std) when the index was calibrated with this model, else None."""
-    if meta.get("model") != model_id or "offtopic_mean" not in meta:
+def offtopic_stats(meta: Mapping[str, Any], model_id: str) -> OfftopicStats | None:
+    """The calibration when the index was calibrated with this model (both vectors),
+    else None."""
+    if meta.get("model") != model_id or "offtopic_own_mean" not in meta:
         return None
-    return float(meta["offtopic_mean"]), float(meta["offtopic_std"])
+    return OfftopicStats(float(meta["offtopic_mean"]), float(meta["offtopic_std"]),
+                         float(meta["offtopic_own_mean"]), float(meta["offtopic_own_std"]))
 
 
 def uncalibrated(store: Store, model_id: str) -> bool:

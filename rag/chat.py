@@ -25,7 +25,7 @@ from rag.answer import (
     specific_terms,
 )
 from rag.calibrate import offtopic_stats
-from rag.embed import Embedder
+from rag.embed import Embedder, QueryVectors
 from rag.intent import TOOLS, classify
 from rag.query import clean_query, resolve_ordinal, split_asking
 from rag.retrieve import QdrantRetriever
@@ -231,7 +231,7 @@ class CareerBot:
     def _retrieve(
         self, question: str, history: Sequence[Mapping[str, Any]], top_k: int | None,
         sources: Sequence[str] | None,
-    ) -> tuple[Question, list[Hit], list[float] | None]:
+    ) -> tuple[Question, list[Hit], QueryVectors | None]:
         q = self.prepare(question, history)
         hits, qvec = self.retriever.search_prepared(
             q.search_text, top_k=max(top_k or self.top_k, self.answer_k), sources=sources

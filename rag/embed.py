@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -113,6 +113,32 @@ class SentenceTransformerEmbedder:
             text, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return list(vec.tolist())
+
+
+class QueryVectors(NamedTuple):
+    """A question's two vectors, from one encode.
+
+    `search` is what retrieval and the answerer's scoring use: through the query adapter
+    when one applies (`rag.adapter`). `own` is the model's own vector, no adapter. The
+    adapter is fitted to pull questions toward the pieces that answer them, and it pulls
+    an off-topic question toward the guides too. So the model's own vector tells
+    off-topic questions apart better: measured by `eval.fit.separation` on 1992 train and
+    dev questions, the area under the ROC curve is 0.997 with it and 0.978 with the
+    adapted one. Both are measured against their own calibration (`rag.calibrate`).
+    Without an adapter the two are the same vector."""
+
+    search: list[float]
+    own: list[float]
+
+
+def embed_query_vectors(embedder: Embedder, text: str) -> QueryVectors:
+    """Both vectors of `text` from one encode; an embedder that has no adapter (no
+    `embed_query_vectors` of its own) gives its one vector twice."""
+    both = getattr(embedder, "embed_query_vectors", None)
+    if callable(both):
+        return QueryVectors(*both(text))
+    vec = embedder.embed_query(text)
+    return QueryVectors(vec, vec)
 
 
 def embedder_for(settings: Settings) -> Embedder:

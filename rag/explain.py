@@ -35,6 +35,7 @@ from rag.answer import (
     answer_shape,
 )
 from rag.chat import CareerBot, _timed
+from rag.embed import QueryVectors, embed_query_vectors
 from rag.retrieve import QdrantRetriever
 from rag.store import Hit, Mode, hit_order
 from rag.vocab import expand_abbreviations
@@ -75,7 +76,7 @@ class Explained:
     hits: list[Hit]
     ranks: list[Ranks]
     lists: dict[str, list[tuple[str, float]]] = field(repr=False)
-    query_vector: list[float] = field(repr=False, default_factory=list)
+    vectors: QueryVectors | None = field(repr=False, default=None)
 
     def response(self) -> dict[str, Any]:
         """What /v1/search and `careerbot search --explain --json` answer."""
@@ -108,9 +109,10 @@ def explain_modes(
 ) -> dict[str, Explained]:
     """`explain_prepared` for several modes from one search (the UI's Inspect tab shows
     hybrid, dense and sparse side by side)."""
-    dense = retriever.embedder.embed_query(text)
+    vectors = embed_query_vectors(retriever.embedder, text)
     depth = max(retriever.prefetch_k, top_k)
-    lists = retriever.store.ranked_lists(dense, sparse_enc.query_vector(text), depth=depth,
+    lists = retriever.store.ranked_lists(vectors.search, sparse_enc.query_vector(text),
+                                         depth=depth,
                                          sources=sources)
     # in the order the retriever cuts its hits in, so that explained hits are the hits
     # (the same hits when the lists reach past top_k, as they do at the default depth)
@@ -118,11 +120,11 @@ def explain_modes(
              for name, ranked in lists.items()}
     wanted = {cid for mode in modes for cid, _ in lists[mode][:top_k]}
     stored = retriever.store.chunks_by_id(sorted(wanted))
-    return {mode: _view(text, mode, depth, lists, stored, top_k, dense) for mode in modes}
+    return {mode: _view(text, mode, depth, lists, stored, top_k, vectors) for mode in modes}
 
 
 def _view(text: str, mode: Mode, depth: int, lists: dict[str, list[tuple[str, float]]],
-          stored: Mapping[str, Hit], top_k: int, dense: list[float]) -> Explained:
+          stored: Mapping[str, Hit], top_k: int, vectors: QueryVectors) -> Explained:
     chosen = lists[mode][:top_k]
     hits = [replace(stored[cid], score=score) for cid, score in chosen if cid in stored]
     places = {name: _place(lists[name]) for name in ("hybrid", *LISTS)}
@@ -139,7 +141,7 @@ def _view(text: str, mode: Mode, depth: int, lists: dict[str, list[tuple[str, fl
                 text, f"{h.title}\n{h.section}\n{h.text}")),
         )
 
-    return Explained(text, mode, depth, hits, [ranks(h) for h in hits], lists, dense)
+    return Explained(text, mode, depth, hits, [ranks(h) for h in hits], lists, vectors)
 
 
 def explain_search(
@@ -173,9 +175,9 @@ class _Observed(ExtractiveAnswerer):
         return cls(other.store, other.docs, other.coverage, model=other.model,
                    offtopic=other.offtopic, embed=other.embed)
 
-    def score(self, q: Question, hits: Sequence[Hit], qvec: Sequence[float] | None
+    def score(self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None
               ) -> list[Scored]:
-        self.scored = super().score(q, hits, qvec)
+        self.scored = super().score(q, hits, vectors)
         return self.scored
 
 
@@ -215,12 +217,12 @@ def explain_answer(
     scored: list[Scored] = []
     if isinstance(answerer, ExtractiveAnswerer):
         observed = _Observed.like(answerer)
-        answer = observed.answer(q, found.hits, found.query_vector)
+        answer = observed.answer(q, found.hits, found.vectors)
         scored = getattr(observed, "scored", [])
     else:  # an LLM writes the answer; the candidates are those its fallback would quote
-        answer = answerer.answer(q, found.hits, found.query_vector)
+        answer = answerer.answer(q, found.hits, found.vectors)
         if isinstance(extractive, ExtractiveAnswerer):
-            scored = extractive.score(q, found.hits, found.query_vector)
+            scored = extractive.score(q, found.hits, found.vectors)
     _timed(answer, t0, t1)
     citations = [c.__dict__ for c in answer.citations]
     report: dict[str, Any] = {
@@ -245,8 +247,10 @@ def _candidates(answerer: ExtractiveAnswerer, q: Question, scored: list[Scored],
     model = answerer.model
     ranked = sorted(scored, key=lambda s: -s.prob)
     best = ranked[0].prob if ranked else 0.0
-    floor = answerer.offtopic_level(q)
-    nearest = answerer.store.nearest_unit(found.query_vector) if found.query_vector else None
+    floor, own_floor = answerer.offtopic_levels(q)
+    vectors = found.vectors
+    nearest = answerer.store.nearest_unit(vectors.search) if vectors else None
+    own_nearest = answerer.store.nearest_unit(vectors.own) if vectors else None
     chunk_rank = {(b.doc_id, b.start): i + 1 for i, h in enumerate(found.hits)
                   for b in h.blocks}
     rows = []
@@ -272,6 +276,8 @@ def _candidates(answerer: ExtractiveAnswerer, q: Question, scored: list[Scored],
             "lead": _r(best * model.lead),
             "offtopic_floor": _r(floor),
             "nearest_piece": _r(nearest),
+            "own_offtopic_floor": _r(own_floor),
+            "own_nearest_piece": _r(own_nearest),
         },
         "scored": len(scored),
     }
@@ -280,9 +286,12 @@ def _candidates(answerer: ExtractiveAnswerer, q: Question, scored: list[Scored],
 def _summary(report: Mapping[str, Any], answer: Answer) -> str:
     t = report["thresholds"]
     if report["decision"] == "off_topic":
-        if t.get("offtopic_floor") is not None and t.get("nearest_piece") is not None:
-            return (f"off topic: the closest piece of the guides is at {t['nearest_piece']}, "
-                    f"below the calibrated off-topic level {t['offtopic_floor']}")
+        for near, floor, vector in (("nearest_piece", "offtopic_floor", "the search's vector"),
+                                    ("own_nearest_piece", "own_offtopic_floor",
+                                     "the model's own vector")):
+            if t.get(floor) is not None and t.get(near) is not None and t[near] < t[floor]:
+                return (f"off topic: with {vector}, the closest piece of the guides is at "
+                        f"{t[near]}, below the calibrated off-topic level {t[floor]}")
         return "off topic: no passage of the guides was retrieved"
     if report["decision"] == "not_covered":
         return ("not covered: the question names something the guides do not speak to; "

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from rag.answer import Answer, Citation, DocMeta, ExtractiveAnswerer, Question
+from rag.embed import QueryVectors
 from rag.store import Hit
 from rag.text import CITATION_MARK, answer_sentences, ungrounded_figures
 
@@ -53,25 +54,25 @@ class LLMAnswerer:
         self.client.close()
 
     # ------------------------------------------------------------------ interface
-    def answer(self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
+    def answer(self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None
                ) -> Answer:
         result = None
-        for kind, value in self._events(q, hits, query_vector, stream=False):
+        for kind, value in self._events(q, hits, vectors, stream=False):
             if kind == "answer":
                 result = value
         assert result is not None
         return result
 
-    def stream(self, q: Question, hits: Sequence[Hit], query_vector: Sequence[float] | None
+    def stream(self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None
                ) -> Iterator[tuple[str, Any]]:
         """("delta", the validated text, or the extractive fallback's), then ("answer", the
         Answer)."""
-        return self._events(q, hits, query_vector, stream=True)
+        return self._events(q, hits, vectors, stream=True)
 
     # ------------------------------------------------------------------ internals
-    def _events(self, q: Question, hits: Sequence[Hit], qvec: Sequence[float] | None,
+    def _events(self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None,
                 stream: bool) -> Iterator[tuple[str, Any]]:
-        base = self.fallback.answer(q, hits, qvec)
+        base = self.fallback.answer(q, hits, vectors)
         if base.abstained:  # off-topic or uncovered specifics: our call, not the model's
             yield "delta", base.answer
             yield "answer", base

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from rag import sparse as sparse_enc
-from rag.embed import Embedder
+from rag.embed import Embedder, QueryVectors, embed_query_vectors
 from rag.query import clean_query
 from rag.spelling import Vocabulary
 from rag.store import TIE_MARGIN, Hit, Mode, Store, hit_order
@@ -59,9 +59,11 @@ class QdrantRetriever:
     def search_prepared(
         self, text: str, *, top_k: int = 5, mode: Mode = "hybrid",
         sources: Sequence[str] | None = None,
-    ) -> tuple[list[Hit], list[float] | None]:
-        """Search an already prepared text; also returns its dense vector for reuse."""
-        dense = self.embedder.embed_query(text) if mode != "sparse" else None
+    ) -> tuple[list[Hit], QueryVectors | None]:
+        """Search an already prepared text; also returns its vectors for reuse (the
+        search's and the model's own, `rag.embed.QueryVectors`; None in sparse mode)."""
+        vectors = embed_query_vectors(self.embedder, text) if mode != "sparse" else None
+        dense = vectors.search if vectors is not None else None
         sparse = sparse_enc.query_vector(text) if mode != "dense" else None
         # More than top_k are fetched and cut here in a fixed order: a tie at the cut-off
         # would otherwise be settled by the engine, differently from run to run.
@@ -69,4 +71,4 @@ class QdrantRetriever:
             dense, sparse, mode=mode, top_k=top_k + TIE_MARGIN,
             prefetch_k=max(self.prefetch_k, top_k), sources=sources,
         )
-        return sorted(hits, key=lambda h: hit_order(h.score, h.chunk_id))[:top_k], dense
+        return sorted(hits, key=lambda h: hit_order(h.score, h.chunk_id))[:top_k], vectors

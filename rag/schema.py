@@ -74,6 +74,8 @@ class IndexMeta(TypedDict, total=False):
 
     offtopic_mean: float
     offtopic_std: float
+    offtopic_own_mean: float  # with the model's own vector (rag.embed.QueryVectors)
+    offtopic_own_std: float
     probes: int
     model: str
     generation: str

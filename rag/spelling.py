@@ -21,6 +21,10 @@ from rag.sparse import STOPWORDS
 _WORD = re.compile(r"[A-Za-z]+")
 
 
+# The shortest capitalised word repaired (`Vocabulary.correct`): shorter ones are one
+# slip from too many other words.
+NAME_SLIP = 5
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:[+#]+)?")
 _DOTTED = re.compile(r"\b((?:[A-Za-z]\.){2,})")
 
@@ -50,11 +54,12 @@ class Vocabulary:
         toks = corpus_tokens(term)
         return bool(toks) and toks <= self.tokens
 
-    def _fix(self, word: str) -> str | None:
+    def _fix(self, word: str, max_d: int | None = None) -> str | None:
         w = word.lower()
         if len(w) < 4 or w in self.known:
             return None
-        max_d = 1 if len(w) <= 5 else 2
+        if max_d is None:
+            max_d = 1 if len(w) <= 5 else 2
         found = process.extract(
             w, self.words, scorer=DamerauLevenshtein.distance, score_cutoff=max_d, limit=8
         )
@@ -70,15 +75,22 @@ class Vocabulary:
     def correct(self, query: str) -> str:
         """The query with misspelt words replaced; unchanged when nothing needs fixing.
 
-        Capitalised words after the first are left alone: they are names ("Rust",
-        "Berlin"), and a name the guides lack must stay visible to abstention.
+        Capitalised words after the first are names ("Rust", "Berlin"), and a name the
+        guides lack must stay visible to abstention. So such a word is repaired only when
+        it is at least `NAME_SLIP` letters long, unknown to the guides and the tokenizer,
+        and one slip (a letter added, dropped, changed, or two swapped) from a guide word:
+        a word that close to one the guides use is likelier that word mistyped than a
+        name nobody has written down. It keeps its capital.
         """
 
         def fix(m: re.Match[str]) -> str:
             word = m.group(0)
             before = query[: m.start()].rstrip()
             if word[0].isupper() and before and before[-1] not in ".?!":
-                return word
+                if len(word) < NAME_SLIP:
+                    return word
+                fixed = self._fix(word, max_d=1)
+                return fixed[0].upper() + fixed[1:] if fixed else word
             return self._fix(word) or word
 
         return _WORD.sub(fix, query)

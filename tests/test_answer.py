@@ -178,14 +178,22 @@ def test_a_question_mostly_of_words_the_guides_never_use_is_held_to_the_higher_l
     answered. See the README's Abstention.)"""
     answerer = bot.extractive()
     q = bot.prepare("how do i get my puppy to stop chewing shoes")
-    assert answerer.offtopic is not None
-    mean, std = answerer.offtopic
-    level = answerer.offtopic_level(q)
-    assert level == pytest.approx(mean + max(answerer.model.unknown_z,
-                                             answerer.model.offtopic_z) * std)
     plain = bot.prepare("how do i learn the math for machine learning")
-    assert answerer.offtopic_level(plain) == pytest.approx(
-        mean + answerer.model.offtopic_z * std)
+    assert answerer.offtopic is not None
+    assert answerer.mostly_unknown(q) and not answerer.mostly_unknown(plain)
+    stats, model = answerer.offtopic, answerer.model
+    for mean, std, z, unknown_z, n in ((stats.mean, stats.std, model.offtopic_z,
+                                        model.unknown_z, 0),
+                                       (stats.own_mean, stats.own_std, model.own_z,
+                                        model.own_unknown_z, 1)):
+        level = answerer.offtopic_levels(q)[n]
+        if unknown_z is None:
+            assert level == (None if z is None else pytest.approx(mean + z * std))
+        else:
+            high = unknown_z if z is None else max(z, unknown_z)
+            assert level == pytest.approx(mean + high * std)
+        assert answerer.offtopic_levels(plain)[n] == (
+            None if z is None else pytest.approx(mean + z * std))
 
 
 @pytest.mark.integration

@@ -34,8 +34,9 @@ from rag.answer import (
     specific_terms,
 )
 from rag.blocks import Block, document_blocks, piece_id, table_columns
-from rag.calibrate import offtopic_stats
+from rag.calibrate import OfftopicStats, offtopic_stats
 from rag.chat import CareerBot
+from rag.embed import QueryVectors
 from rag.store import Hit
 from rag.store_qdrant import QdrantStore
 from rag.text import fact_found, normalise, sentence_spans
@@ -293,7 +294,8 @@ def test_a_followup_is_searched_with_the_conversation_and_scored_on_its_own_word
     assert q.context == "which tools will I use every day for widgets"
     assert q.search_text == f"{q.context} {q.own_search_text}"
     assert q.own_search_text == "and which one tracks experiments?"
-    hits, qvec = widget_bot.retriever.search_prepared(q.search_text, top_k=8)
+    hits, vectors = widget_bot.retriever.search_prepared(q.search_text, top_k=8)
+    assert vectors is not None
     asked: list[str] = []
 
     def embed(text: str) -> list[float]:
@@ -302,7 +304,7 @@ def test_a_followup_is_searched_with_the_conversation_and_scored_on_its_own_word
 
     answerer = widget_bot.extractive()
     answerer.embed = embed
-    scored = answerer.score(q, hits, qvec)
+    scored = answerer.score(q, hits, vectors)
     # every piece is compared with the follow-up's own words, not with the whole search
     own = FakeEmbedder().embed_query(q.own_search_text)
     vecs = widget_bot.store.unit_vectors([piece_id(s.block, s.piece) for s in scored])
@@ -310,7 +312,7 @@ def test_a_followup_is_searched_with_the_conversation_and_scored_on_its_own_word
     for s in scored:
         v = vecs[piece_id(s.block, s.piece)]
         assert s.dense == pytest.approx(sum(a * b for a, b in zip(own, v, strict=True)))
-    assert any(s.dense != pytest.approx(sum(a * b for a, b in zip(qvec or [], vecs[
+    assert any(s.dense != pytest.approx(sum(a * b for a, b in zip(vectors.search, vecs[
         piece_id(s.block, s.piece)], strict=True))) for s in scored)
     # a question that stands alone is scored with the search's vector: no second encode
     alone = widget_bot.prepare("which widget tool tracks experiments?", history)
@@ -499,9 +501,37 @@ def test_answers_never_lead_with_a_question_or_a_lead_in(widget_bot: CareerBot) 
 def test_calibration_is_stored_with_the_index_for_its_model(widget_bot: CareerBot) -> None:
     meta = widget_bot.store.get_meta()
     assert meta["model"] == "fake" and meta["probes"] >= 20
-    assert offtopic_stats(meta, "fake") == (meta["offtopic_mean"], meta["offtopic_std"])
+    assert offtopic_stats(meta, "fake") == (meta["offtopic_mean"], meta["offtopic_std"],
+                                            meta["offtopic_own_mean"], meta["offtopic_own_std"])
     assert offtopic_stats(meta, "another-model") is None  # another model is not trusted
     assert all("offtopic_mean" not in d for d in widget_bot.store.list_docs())
+
+
+def test_a_question_below_either_vector_s_level_is_off_topic(widget_bot: CareerBot) -> None:
+    """The search's vector (through the query adapter) and the model's own each have an
+    off-topic level (`AnswerModel.own_z`); a question below either is refused, and a level
+    turned off (None) refuses nothing."""
+    q = widget_bot.prepare("which tools will I use every day for widgets")
+    hits, vectors = widget_bot.retriever.search_prepared(q.search_text, top_k=8)
+    assert vectors is not None
+    near, far = vectors.search, [-x for x in vectors.search]  # the second faces away
+    s_near, s_far = (widget_bot.store.nearest_unit(v) for v in (near, far))
+    assert s_far < s_near
+    middle = (s_near + s_far) / 2  # with z = 0, the level sits between the two
+    base = widget_bot.extractive()
+
+    def refused(search: list[float], own: list[float], **levels: float | None) -> bool:
+        answerer = ExtractiveAnswerer(
+            widget_bot.store, base.docs, base.coverage,
+            model=replace(base.model, unknown_z=None, own_unknown_z=None, **levels),
+            offtopic=OfftopicStats(middle, 1.0, middle, 1.0))
+        return answerer.answer(q, hits, QueryVectors(search, own)).abstained
+
+    assert not refused(near, near, offtopic_z=0.0, own_z=0.0)
+    assert refused(near, far, offtopic_z=0.0, own_z=0.0)  # the model's own is far
+    assert refused(far, near, offtopic_z=0.0, own_z=0.0)  # the search's is far
+    assert not refused(near, far, offtopic_z=0.0, own_z=None)  # that level is off
+    assert not refused(far, near, offtopic_z=None, own_z=0.0)
 
 
 def test_a_bare_item_first_line_names_its_whole_list() -> None:
@@ -546,11 +576,12 @@ def test_words_of_the_domain_the_guides_never_use_are_not_unknown_words() -> Non
             return term.lower() in {"statistics", "salary", "widgets"}
 
     answerer = ExtractiveAnswerer(None, {}, Guides(),  # type: ignore[arg-type]
-                                  model=replace(default_model(), offtopic_z=0.5, unknown_z=3.0),
-                                  offtopic=(0.2, 0.1))
+                                  model=replace(default_model(), offtopic_z=0.5, unknown_z=3.0,
+                                                own_z=None, own_unknown_z=None),
+                                  offtopic=OfftopicStats(0.2, 0.1, 0.0, 1.0))
 
     def level(text: str) -> float | None:
-        return answerer.offtopic_level(Question(text, text, "other", ()))
+        return answerer.offtopic_levels(Question(text, text, "other", ()))[0]
 
     assert level("widgets salary") == pytest.approx(0.25)
     # "pay" and "money" are salary cues, "stats" is spelled out as "statistics"

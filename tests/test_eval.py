@@ -294,21 +294,19 @@ def test_fit_takes_the_middle_of_tied_levels_and_its_own_figures() -> None:
 
 def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> None:
     """The levels are chosen on the refusals they make: a question whose best similarity
-    is below its level gets the off-topic refusal, the others keep their answer."""
+    is below its level gets the off-topic refusal, the others keep their answer. Here
+    the search's vector tells the questions apart and the model's own does not, so the
+    model's own level is turned off."""
     from eval.dataset import Item
-    from eval.fit import UNKNOWN_GRID, Z_GRID, choose_levels
+    from eval.fit import choose_levels
     from rag.answer import AnswerModel, Question
+    from rag.calibrate import OfftopicStats
 
     class Judge:  # the two things choose_levels reads of an ExtractiveAnswerer
         model: AnswerModel
-        offtopic: tuple[float, float] | None = None
 
-        def offtopic_level(self, q: Question) -> float:
-            assert self.offtopic is not None
-            mean, std = self.offtopic
-            unknown = q.text.startswith("zz")  # stands for "mostly unknown words"
-            z = self.model.unknown_z if unknown else self.model.offtopic_z
-            return mean + max(z, self.model.offtopic_z) * std
+        def mostly_unknown(self, q: Question) -> bool:
+            return q.text.startswith("zz")  # stands for "mostly unknown words"
 
         def answer(self, q: Question, hits: Any, qvec: Any) -> Any:
             from rag.answer import Answer
@@ -324,19 +322,33 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
              ("o2", "a recipe", False, 0.4)]
     pool = [(item(i, t, a), Question(t, t, "other", ()), [], [0.0]) for i, t, a, _ in cases]
     closest = {i: z for i, _, _, z in cases}  # with mean 0, std 1: the similarity is z
+    # the model's own vector puts both off-topic questions above every answerable one: no
+    # level of it refuses one without refusing all the answerable ones first
+    own = {"a1": 1.0, "a2": 1.0, "a3": 1.0, "o1": 3.8, "o2": 3.8}
     judge = Judge()
     judge.model = AnswerModel((), 0.0, (), ())
     logged: list[str] = []
     choice, score = choose_levels(judge.model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
-                                  pool, judge, (0.0, 1.0), closest, {"d": "x"},  # type: ignore[arg-type]
-                                  logged.append)
+                                  pool, judge, OfftopicStats(0.0, 1.0, 0.0, 1.0),  # type: ignore[arg-type]
+                                  closest, own, {"d": "x"}, logged.append)
+    assert choice["offtopic_z"] is not None and choice["unknown_z"] is not None
     assert choice["offtopic_z"] <= 2.0 and 2.6 < choice["unknown_z"] <= 3.5
-    # the trade of every pair of levels is logged, so a reader can see the choice
-    assert len(logged) == sum(u >= z for z in Z_GRID for u in UNKNOWN_GRID)
-    assert any(line.startswith("levels z=0.0 unknown=1.0:") and "false abstention 0.0,"
-               in line for line in logged)
+    # the model's own level refuses nothing: off, or at most the answerable questions' 1.0
+    assert all(x is None or x <= 1.0 for x in (choice["own_z"], choice["own_unknown_z"]))
+    # the best trades are logged, and the best with each vector alone
+    assert logged[0].startswith("levels {") and "false abstention 0.0," in logged[0]
+    assert any(line.startswith("best with the model's own vector alone") for line in logged)
     overall = score(choice)[1]
     assert overall["abstention_recall"] == 1.0 and overall["false_abstention"] == 0.0
+    # and when the model's own vector is the one that tells them apart, it is chosen
+    swapped, _ = choose_levels(judge.model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
+                               pool, judge, OfftopicStats(0.0, 1.0, 0.0, 1.0),  # type: ignore[arg-type]
+                               own, closest, {"d": "x"})
+    assert swapped["own_z"] is not None and swapped["own_unknown_z"] is not None
+    assert swapped["own_z"] <= 2.0 and 2.6 < swapped["own_unknown_z"] <= 3.5
+    # the search's level refuses nothing there: off, or at most the answerable ones' 1.0
+    assert all(x is None or x <= 1.0
+               for x in (swapped["offtopic_z"], swapped["unknown_z"]))
 
 
 def test_fit_reports_which_vector_tells_off_topic_questions_apart() -> None:

@@ -57,6 +57,18 @@ def test_speller_repairs_typos_against_the_guides() -> None:
     assert sp.correct("Is it worth it in London?") == "Is it worth it in London?"
 
 
+def test_a_capitalised_word_one_slip_from_a_guide_word_is_repaired_a_name_is_not() -> None:
+    """Capitalised words are names unless one slip away from a word of the guides."""
+    sp = Vocabulary(["Gearwork and Springcraft for widget makers."], known_words={"berlin"})
+    # two letters swapped, one dropped: the guides' words, capital kept
+    assert sp.correct("is Gaerwork hard") == "is Gearwork hard"
+    assert sp.correct("do i need Springcrat") == "do i need Springcraft"
+    # a known word, a word two slips away, and a short word stay as typed
+    assert sp.correct("jobs in Berlin") == "jobs in Berlin"
+    assert sp.correct("is Gaerwrok hard") == "is Gaerwrok hard"
+    assert sp.correct("is Mker hard") == "is Mker hard"
+
+
 @pytest.fixture
 def indexed(corpus_copy: Path, memory_store, fake_embedder):
     ingest_corpus(corpus_copy, memory_store, fake_embedder, config=CFG)
