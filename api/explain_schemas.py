@@ -68,8 +68,8 @@ class Thresholds(BaseModel):
     lead: float | None = Field(None, description="The first line's piece scores at least this.")
     offtopic_floor: float | None = Field(
         None, description="The question's closest piece must come above this, else it is "
-        "off topic (null: not calibrated); higher for a question most of whose words the "
-        "guides never use.")
+        "off topic (null: not calibrated, or this level is turned off); higher for a "
+        "question most of whose words the guides never use.")
     nearest_piece: float | None = Field(None, description="Similarity of the closest piece.")
     own_offtopic_floor: float | None = Field(
         None, description="The same level for the embedding model's own vector, without the "

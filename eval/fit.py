@@ -41,6 +41,7 @@ from rag.answer import (
     AnswerModel,
     ExtractiveAnswerer,
     Scored,
+    below_a_floor,
     default_model,
     off_topic,
     offtopic_floors,
@@ -248,9 +249,8 @@ def choose_levels(model: AnswerModel, composed: Choice, pool: list[Any],
         judged = _with(model, choice)
         rows = []
         for it in among or items:
-            search, mine = offtopic_floors(judged, stats, unknown[it.id])
-            refused = ((search is not None and closest[it.id] < search)
-                       or (mine is not None and own[it.id] < mine))
+            refused = below_a_floor(offtopic_floors(judged, stats, unknown[it.id]),
+                                    (closest[it.id], own[it.id]))
             rows.append(refusal[it.id] if refused else free[it.id])
         overall = summarise(rows)
         return objective(overall), overall
@@ -270,10 +270,10 @@ def choose_levels(model: AnswerModel, composed: Choice, pool: list[Any],
         ranked = sorted(figures.items(), key=lambda kv: -kv[1][0])
         for key, (value, o) in ranked[:LOGGED]:
             log(line(key, value, o))
-        for name, off in (("the search's vector alone", (None, None)),
-                          ("the model's own vector alone", (None, None))):
-            alone = [kv for kv in ranked if (kv[0][2:] if "search" in name else kv[0][:2])
-                     == off]
+        # a vector alone: the other's pair of levels off (LEVELS: the search's, the own's)
+        for name, other in (("the search's vector alone", slice(2, 4)),
+                            ("the model's own vector alone", slice(0, 2))):
+            alone = [kv for kv in ranked if kv[0][other] == (None, None)]
             if alone:
                 log(f"best with {name}: " + line(alone[0][0], *alone[0][1]))
     return choice, score
@@ -319,8 +319,8 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
 
         def run(it: Item, by: CareerBot = bot) -> tuple[Any, Any, Any]:
             q = by.prepare(it.question, [t.model_dump() for t in it.history])
-            hits, qvec = by.retriever.search_prepared(q.search_text, top_k=by.answer_k)
-            return q, hits, qvec
+            hits, vectors = by.retriever.search_prepared(q.search_text, top_k=by.answer_k)
+            return q, hits, vectors
 
         bots = cross_fitted(train, emb, st, settings, log)
         trained = [(it, *run(it, bots.get(it.id, bot))) for it in train]
@@ -371,11 +371,11 @@ def _fit_weights(trained: list[Any], st: Store, texts: dict[str, str], bot: Care
     base = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(), model=UNFITTED,
                               offtopic=None, embed=emb.embed_query)
     per_question: list[tuple[Any, Any, str]] = []  # (X, y, group) of each question
-    for it, q, hits, qvec in trained:
+    for it, q, hits, vectors in trained:
         if not (it.answerable and it.evidence):
             continue
         ev = spans(it, texts)
-        scored = base.score(q, hits, qvec)
+        scored = base.score(q, hits, vectors)
         if scored:
             per_question.append((np.array([s.x for s in scored]),
                                  np.array([_label(s, ev) for s in scored]),
@@ -406,7 +406,7 @@ def _compose(model: AnswerModel, shipped: AnswerModel, cached: list[Any], dev: l
         ans = ExtractiveAnswerer(st, bot.docs(), bot.retriever.vocabulary(),
                                  model=_with(model, choice), offtopic=stats,
                                  embed=emb.embed_query)
-        got = {it.id: ans.answer(q, hits, qvec) for it, q, hits, qvec in cached}
+        got = {it.id: ans.answer(q, hits, vectors) for it, q, hits, vectors in cached}
         overall = score_answers(dev, got, texts)["overall"]
         return objective(overall), overall
 

@@ -348,10 +348,10 @@ class AnswerModel:
     the off-topic probes' mean similarity (in their standard deviations) a question must
     come, and how close to the best piece a supporting piece must score.
 
-    There are two off-topic levels, one for each of a question's vectors
-    (`rag.embed.QueryVectors`): `offtopic_z` for the search's and `own_z` for the model's
-    own. A question is refused when it falls below either. None turns a level off: the
-    fit chooses each, off included."""
+    There is a pair of off-topic levels for each of a question's vectors
+    (`rag.embed.QueryVectors`): `offtopic_z` and `unknown_z` for the search's, `own_z` and
+    `own_unknown_z` for the model's own. A question is refused when it falls below either
+    vector's level. None turns a level off: the fit chooses each, off included."""
 
     weights: tuple[float, ...]
     intercept: float
@@ -475,6 +475,14 @@ def offtopic_floors(model: AnswerModel, stats: OfftopicStats, unknown: bool
             floor(stats.own_mean, stats.own_std, model.own_z, model.own_unknown_z))
 
 
+def below_a_floor(floors: tuple[float | None, float | None],
+                  nearest: tuple[float, float]) -> bool:
+    """Whether a question whose closest pieces are `nearest` (with the search's vector and
+    with the model's own) is below either of `floors` (`offtopic_floors`): the one rule
+    for refusing, shared by the answerer and the fit that chooses the levels."""
+    return any(f is not None and n < f for f, n in zip(floors, nearest, strict=True))
+
+
 def off_topic(intent: Intent) -> Answer:
     """The refusal of a question the guides are not about."""
     text = ("The guides don't cover this. I can only answer questions about becoming "
@@ -528,11 +536,15 @@ class ExtractiveAnswerer:
         words = [w for _, w in sparse.words(q.typed or q.text) if w.isalpha() and len(w) >= 3]
         return bool(words) and sum(not self._known(w) for w in words) / len(words) > 0.5
 
-    def off_topic(self, q: Question, vectors: QueryVectors) -> bool:
+    def is_off_topic(self, q: Question, vectors: QueryVectors) -> bool:
         """Whether `q` is below either off-topic level (`offtopic_levels`)."""
-        search, own = self.offtopic_levels(q)
-        return ((search is not None and self.store.nearest_unit(vectors.search) < search)
-                or (own is not None and self.store.nearest_unit(vectors.own) < own))
+        floors = self.offtopic_levels(q)
+        if floors == (None, None):
+            return False
+        search = self.store.nearest_unit(vectors.search)
+        # Without a query adapter the two vectors are one: no second look-up.
+        own = search if vectors.own is vectors.search else self.store.nearest_unit(vectors.own)
+        return below_a_floor(floors, (search, own))
 
     def _known(self, word: str) -> bool:
         """A word of the guides, or of the domain as the vocabularies define it: a chat
@@ -562,8 +574,8 @@ class ExtractiveAnswerer:
             # asks, so pieces, headings and blocks are compared with its own vector.
             # Measured on the train and dev follow-ups: this beat the search's vector and a
             # half-and-half blend of both, which kept the earlier question's pull. The
-            # off-topic floor still reads the search's vector: a terse follow-up is on
-            # topic because of what came before it.
+            # off-topic floors still read the search text's two vectors: a terse
+            # follow-up is on topic because of what came before it.
             qvec = self.embed(q.own_search_text)
         piece_ids = [piece_id(b, p) for b, _ in blocks for p in b.pieces]
         ids = piece_ids + [heading_id(b) for b, _ in blocks if b.heading_start >= 0]
@@ -671,7 +683,7 @@ class ExtractiveAnswerer:
         self, q: Question, hits: Sequence[Hit], vectors: QueryVectors | None
     ) -> Answer:
         scored = self.score(q, hits, vectors)
-        if not scored or (vectors is not None and self.off_topic(q, vectors)):
+        if not scored or (vectors is not None and self.is_off_topic(q, vectors)):
             return off_topic(q.intent)
         missing = self._uncovered(q, scored)
         if missing:

@@ -6,14 +6,16 @@ measured: questions from outside the domain (`offtopic_probes` in rag/data/vocab
 cooking, travel, sport...) are embedded and matched against the index's stored pieces,
 and the mean and spread of their best similarities are stored with the index. The
 answerer refuses a question whose best similarity is not `AnswerModel.offtopic_z`
-standard deviations above that mean (chosen on the train and dev splits: `eval.fit`).
+standard deviations above that mean (`unknown_z` for a question of mostly unknown words;
+chosen on the train and dev splits: `eval.fit`).
 It runs after every ingest that changed something, so it follows the corpus and the
 model.
 
 Both of a question's vectors are measured (`rag.embed.QueryVectors`): the search's,
-through the query adapter, and the model's own, which has a level of its own
-(`AnswerModel.own_z`). An index calibrated before the model's own vector was measured
-counts as uncalibrated, so the next ingest (`serve` runs one at start) measures both.
+through the query adapter, and the model's own, which has levels of its own
+(`AnswerModel.own_z`, `own_unknown_z`). An index calibrated before the model's own
+vector was measured counts as uncalibrated, so the next ingest (`serve` runs one at
+start) measures both.
 """
 
 from __future__ import annotations

@@ -116,11 +116,14 @@ class CareerBot:
         meta = self.store.get_meta()
         stats = offtopic_stats(meta, self.model_id or str(meta.get("model", "")))
         if stats is None and meta.get("model"):
-            # Calibrated for another model or query adapter: nothing is refused as
-            # off-topic until the next ingest measures it again (`serve` does at start).
-            log.warning("the index's off-topic calibration is for %s, not %s; run "
-                        "`careerbot ingest` to measure it again", meta.get("model"),
-                        self.model_id)
+            # Calibrated for another model or query adapter, or before the model's own
+            # vector was measured: nothing is refused as off-topic until the next ingest
+            # measures it again (`serve` does at start).
+            why = (f"is for {meta.get('model')}, not {self.model_id}"
+                   if meta.get("model") != self.model_id
+                   else "predates the model's own vector's")
+            log.warning("the index's off-topic calibration %s; run `careerbot ingest` to "
+                        "measure it again", why)
         return ExtractiveAnswerer(self.store, self.docs(), self.retriever.vocabulary(),
                                   model=self.answer_model, offtopic=stats,
                                   embed=self.embedder.embed_query)
@@ -194,20 +197,20 @@ class CareerBot:
         answerer with its own `stream` (an LLM) sends its tokens as they come.
         """
         t0 = time.perf_counter()
-        q, hits, qvec = self._retrieve(question, history, top_k, sources)
+        q, hits, vectors = self._retrieve(question, history, top_k, sources)
         t1 = time.perf_counter()
         yield "meta", {"intent": q.intent}
         streamer = getattr(self.answerer, "stream", None)
         if callable(streamer):
             answer: Answer | None = None
-            for kind, value in streamer(q, hits, qvec):
+            for kind, value in streamer(q, hits, vectors):
                 if kind == "delta":
                     yield "delta", value
                 elif kind == "answer":
                     answer = value
             assert answer is not None, "a streaming answerer must end with its answer"
         else:
-            answer = self.answerer.answer(q, hits, qvec)
+            answer = self.answerer.answer(q, hits, vectors)
             lines = answer.answer.split("\n")
             for i, line in enumerate(lines):
                 yield "delta", line + ("\n" if i < len(lines) - 1 else "")
@@ -224,19 +227,19 @@ class CareerBot:
         sources: Sequence[str] | None = None,
     ) -> Answer:
         t0 = time.perf_counter()
-        q, hits, qvec = self._retrieve(question, history, top_k, sources)
+        q, hits, vectors = self._retrieve(question, history, top_k, sources)
         t1 = time.perf_counter()
-        return _timed(self.answerer.answer(q, hits, qvec), t0, t1)
+        return _timed(self.answerer.answer(q, hits, vectors), t0, t1)
 
     def _retrieve(
         self, question: str, history: Sequence[Mapping[str, Any]], top_k: int | None,
         sources: Sequence[str] | None,
     ) -> tuple[Question, list[Hit], QueryVectors | None]:
         q = self.prepare(question, history)
-        hits, qvec = self.retriever.search_prepared(
+        hits, vectors = self.retriever.search_prepared(
             q.search_text, top_k=max(top_k or self.top_k, self.answer_k), sources=sources
         )
-        return q, hits, qvec
+        return q, hits, vectors
 
 
 def _timed(answer: Answer, t0: float, t1: float) -> Answer:

@@ -289,7 +289,9 @@ def _summary(report: Mapping[str, Any], answer: Answer) -> str:
         for near, floor, vector in (("nearest_piece", "offtopic_floor", "the search's vector"),
                                     ("own_nearest_piece", "own_offtopic_floor",
                                      "the model's own vector")):
-            if t.get(floor) is not None and t.get(near) is not None and t[near] < t[floor]:
+            # `<=`: the figures are rounded, and a refused question's closest piece may
+            # round to its floor
+            if t.get(floor) is not None and t.get(near) is not None and t[near] <= t[floor]:
                 return (f"off topic: with {vector}, the closest piece of the guides is at "
                         f"{t[near]}, below the calibrated off-topic level {t[floor]}")
         return "off topic: no passage of the guides was retrieved"

@@ -54,7 +54,10 @@ class Vocabulary:
         toks = corpus_tokens(term)
         return bool(toks) and toks <= self.tokens
 
-    def _fix(self, word: str, max_d: int | None = None) -> str | None:
+    def _fix(self, word: str, max_d: int | None = None, keep_ends: bool = False
+             ) -> str | None:
+        """The guide word `word` is a slip of, or None. `keep_ends`: only words with the
+        same first and last letters."""
         w = word.lower()
         if len(w) < 4 or w in self.known:
             return None
@@ -63,6 +66,8 @@ class Vocabulary:
         found = process.extract(
             w, self.words, scorer=DamerauLevenshtein.distance, score_cutoff=max_d, limit=8
         )
+        if keep_ends:
+            found = [m for m in found if m[0][0] == w[0] and m[0][-1] == w[-1]]
         if not found:
             return None
         # Fewest edits first; among those the closest by shared letters (a missing letter,
@@ -78,9 +83,12 @@ class Vocabulary:
         Capitalised words after the first are names ("Rust", "Berlin"), and a name the
         guides lack must stay visible to abstention. So such a word is repaired only when
         it is at least `NAME_SLIP` letters long, unknown to the guides and the tokenizer,
-        and one slip (a letter added, dropped, changed, or two swapped) from a guide word:
-        a word that close to one the guides use is likelier that word mistyped than a
-        name nobody has written down. It keeps its capital.
+        and one slip (a letter added, dropped, changed, or two swapped) from a guide word
+        with the same first and last letters: a word that close to one the guides use is
+        likelier that word mistyped than a name nobody has written down. The ends must
+        hold because names are often a word with its start or ending changed ("Looker",
+        "Stata", "Flink" are one slip from "looked", "state", "link"), while typing slips
+        fall mostly inside a word. It keeps its capital.
         """
 
         def fix(m: re.Match[str]) -> str:
@@ -89,7 +97,7 @@ class Vocabulary:
             if word[0].isupper() and before and before[-1] not in ".?!":
                 if len(word) < NAME_SLIP:
                     return word
-                fixed = self._fix(word, max_d=1)
+                fixed = self._fix(word, max_d=1, keep_ends=True)
                 return fixed[0].upper() + fixed[1:] if fixed else word
             return self._fix(word) or word
 

@@ -14,6 +14,7 @@ from ingest.pipeline import ingest_corpus, is_stale
 from rag import embed
 from rag.adapter import ADAPTER_PATH, AdaptedEmbedder, QueryAdapter, adapted, query_id
 from rag.calibrate import offtopic_stats
+from rag.embed import embed_query_vectors
 from rag.settings import Settings
 from tests.conftest import FakeEmbedder
 
@@ -35,6 +36,11 @@ def test_questions_go_through_the_matrix_and_documents_do_not() -> None:
     assert emb.embed_documents([text]) == inner.embed_documents([text])
     assert (emb.dim, emb.max_tokens, emb.count_tokens(text)) == (
         inner.dim, inner.max_tokens, inner.count_tokens(text))
+    # both of a question's vectors from one encode: the search's (adapted), the model's own
+    both = embed_query_vectors(emb, text)
+    assert both.search == pytest.approx(q) and both.own == pytest.approx(raw)
+    plain = embed_query_vectors(inner, text)  # no adapter: one vector twice
+    assert plain.own is plain.search and plain.search == pytest.approx(raw)
 
 
 def test_it_round_trips_and_applies_only_to_its_model(tmp_path: Path) -> None:

@@ -504,6 +504,9 @@ def test_calibration_is_stored_with_the_index_for_its_model(widget_bot: CareerBo
     assert offtopic_stats(meta, "fake") == (meta["offtopic_mean"], meta["offtopic_std"],
                                             meta["offtopic_own_mean"], meta["offtopic_own_std"])
     assert offtopic_stats(meta, "another-model") is None  # another model is not trusted
+    # calibrated before the model's own vector was measured: measured again, not half-used
+    older = {k: v for k, v in meta.items() if not k.startswith("offtopic_own")}
+    assert offtopic_stats(older, "fake") is None
     assert all("offtopic_mean" not in d for d in widget_bot.store.list_docs())
 
 

@@ -296,19 +296,18 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
     """The levels are chosen on the refusals they make: a question whose best similarity
     is below its level gets the off-topic refusal, the others keep their answer. Here
     the search's vector tells the questions apart and the model's own does not, so the
-    model's own level is turned off."""
+    model's own levels are turned off or kept low enough to refuse none of them."""
     from eval.dataset import Item
     from eval.fit import choose_levels
     from rag.answer import AnswerModel, Question
     from rag.calibrate import OfftopicStats
 
     class Judge:  # the two things choose_levels reads of an ExtractiveAnswerer
-        model: AnswerModel
 
         def mostly_unknown(self, q: Question) -> bool:
             return q.text.startswith("zz")  # stands for "mostly unknown words"
 
-        def answer(self, q: Question, hits: Any, qvec: Any) -> Any:
+        def answer(self, q: Question, hits: Any, vectors: Any) -> Any:
             from rag.answer import Answer
             return Answer(f"{q.text} is answered here.", [], "other", abstained=False)
 
@@ -325,10 +324,9 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
     # the model's own vector puts both off-topic questions above every answerable one: no
     # level of it refuses one without refusing all the answerable ones first
     own = {"a1": 1.0, "a2": 1.0, "a3": 1.0, "o1": 3.8, "o2": 3.8}
-    judge = Judge()
-    judge.model = AnswerModel((), 0.0, (), ())
+    judge, model = Judge(), AnswerModel((), 0.0, (), ())
     logged: list[str] = []
-    choice, score = choose_levels(judge.model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
+    choice, score = choose_levels(model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
                                   pool, judge, OfftopicStats(0.0, 1.0, 0.0, 1.0),  # type: ignore[arg-type]
                                   closest, own, {"d": "x"}, logged.append)
     assert choice["offtopic_z"] is not None and choice["unknown_z"] is not None
@@ -341,7 +339,7 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
     overall = score(choice)[1]
     assert overall["abstention_recall"] == 1.0 and overall["false_abstention"] == 0.0
     # and when the model's own vector is the one that tells them apart, it is chosen
-    swapped, _ = choose_levels(judge.model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
+    swapped, _ = choose_levels(model, {"keep": 0.1, "lead": 0.5, "contend": 0.5},
                                pool, judge, OfftopicStats(0.0, 1.0, 0.0, 1.0),  # type: ignore[arg-type]
                                own, closest, {"d": "x"})
     assert swapped["own_z"] is not None and swapped["own_unknown_z"] is not None

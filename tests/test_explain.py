@@ -206,6 +206,13 @@ def test_explained_abstention_says_why(indexed: tuple[Settings, Store]) -> None:
     answer, report = explain_answer(bot, "What do ML engineers earn at Globex Corporation?")
     assert answer.abstained and report["decision"] in ("off_topic", "not_covered")
     assert report["summary"].startswith(("off topic", "not covered"))
+    # each vector's floor and closest piece, as the answerer judged them
+    t = report["thresholds"]
+    floors = bot.extractive().offtopic_levels(bot.prepare(
+        "What do ML engineers earn at Globex Corporation?"))
+    assert (t["offtopic_floor"], t["own_offtopic_floor"]) == tuple(
+        None if f is None else round(f, 4) for f in floors)
+    assert t["nearest_piece"] is not None and t["own_nearest_piece"] is not None
 
 
 def test_retrieval_record_places_each_citation(indexed: tuple[Settings, Store]) -> None:

@@ -102,9 +102,9 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> CareerBot:
 
 def ask(bot: CareerBot, question: str) -> tuple[Question, list[Hit], list[float] | None]:
     q = bot.prepare(question)
-    hits, qvec = bot.retriever.search_prepared(q.search_text, top_k=8)
-    assert not bot.extractive().answer(q, hits, qvec).abstained
-    return q, hits, qvec
+    hits, vectors = bot.retriever.search_prepared(q.search_text, top_k=8)
+    assert not bot.extractive().answer(q, hits, vectors).abstained
+    return q, hits, vectors
 
 
 def llm(bot: CareerBot, url: str, timeout: float = 5.0) -> LLMAnswerer:
@@ -126,9 +126,9 @@ def assert_exact(bot: CareerBot, a: Answer) -> None:
         assert texts[c.doc_id][c.start : c.end] == c.quote
 
 
-def assert_fallback(bot: CareerBot, a: Answer, q: Question, hits: list[Hit], qvec: Any,
+def assert_fallback(bot: CareerBot, a: Answer, q: Question, hits: list[Hit], vectors: Any,
                     reason: str) -> None:
-    extractive = bot.extractive().answer(q, hits, qvec)
+    extractive = bot.extractive().answer(q, hits, vectors)
     assert a.answer == extractive.answer and a.citations == extractive.citations
     assert any(f.startswith("fallback: ") and reason in f for f in a.flags), a.flags
 
@@ -137,13 +137,13 @@ def assert_fallback(bot: CareerBot, a: Answer, q: Question, hits: list[Hit], qve
 
 
 def test_good_answer_is_renumbered_with_exact_citations(bot, server) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     k = passage_with(hits, "12 to 18 months")
     j = passage_with(hits, "1-3 years")
     assert k != j
     SCRIPT["reply"] = (f"Learning takes about 1-3 years [{j}]. "
                        f"Most people get there within 12 to 18 months [{k}][{j}].")
-    a = llm(bot, server).answer(q, hits, qvec)
+    a = llm(bot, server).answer(q, hits, vectors)
     assert a.answer == ("Learning takes about 1-3 years [1]. "
                         "Most people get there within 12 to 18 months [2][1].")
     assert not a.flags and not a.abstained
@@ -160,45 +160,45 @@ def test_good_answer_is_renumbered_with_exact_citations(bot, server) -> None:
 
 
 def test_figures_are_compared_normalised(bot, server) -> None:
-    q, hits, qvec = ask(bot, SALARY)
+    q, hits, vectors = ask(bot, SALARY)
     n = passage_with(hits, "$130,000–$180,000")
     SCRIPT["reply"] = f"Mid-level US roles average $130k-$180,000 a year [{n}]."
-    a = llm(bot, server).answer(q, hits, qvec)
+    a = llm(bot, server).answer(q, hits, vectors)
     assert a.answer == "Mid-level US roles average $130k-$180,000 a year [1]." and not a.flags
 
 
 def test_marker_naming_no_passage_is_removed(bot, server) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     k = passage_with(hits, "12 to 18 months")
     SCRIPT["reply"] = f"It takes 12 to 18 months [{k}, 9]. Consistency matters [9]."
-    a = llm(bot, server).answer(q, hits, qvec)
+    a = llm(bot, server).answer(q, hits, vectors)
     assert a.answer == "It takes 12 to 18 months [1]. Consistency matters."
     assert [c.quote for c in a.citations] == [hits[k - 1].text]
     assert a.flags == ["uncited sentence: Consistency matters."]
 
 
 def test_uncited_sentence_is_flagged(bot, server) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     SCRIPT["reply"] = "You need steady practice. [1] Build projects along the way."
-    a = llm(bot, server).answer(q, hits, qvec)
+    a = llm(bot, server).answer(q, hits, vectors)
     assert a.answer == SCRIPT["reply"] and len(a.citations) == 1
     assert a.flags == ["uncited sentence: Build projects along the way."]
 
 
 @pytest.mark.parametrize("invented", ["$1,000,000 a year", "2 weeks"])
 def test_invented_figure_falls_back(bot, server, invented: str) -> None:
-    q, hits, qvec = ask(bot, SALARY)
+    q, hits, vectors = ask(bot, SALARY)
     SCRIPT["reply"] = f"ML engineers are well paid [1]. Expect {invented} [2]."
-    a = llm(bot, server).answer(q, hits, qvec)
-    assert_fallback(bot, a, q, hits, qvec, "figure not in the cited passages")
+    a = llm(bot, server).answer(q, hits, vectors)
+    assert_fallback(bot, a, q, hits, vectors, "figure not in the cited passages")
 
 
 def test_figure_from_an_uncited_passage_falls_back(bot, server) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     other = next(i for i, h in enumerate(hits, 1) if "18 months" not in h.text)
     SCRIPT["reply"] = f"It takes 12 to 18 months [{other}]."  # true, not what [{other}] says
-    a = llm(bot, server).answer(q, hits, qvec)
-    assert_fallback(bot, a, q, hits, qvec, "12-18 months")
+    a = llm(bot, server).answer(q, hits, vectors)
+    assert_fallback(bot, a, q, hits, vectors, "12-18 months")
 
 
 @pytest.mark.parametrize(
@@ -213,27 +213,27 @@ def test_figure_from_an_uncited_passage_falls_back(bot, server) -> None:
     ],
 )
 def test_server_failures_fall_back(bot, server, script: dict[str, Any], reason: str) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     SCRIPT.update(script)
-    a = llm(bot, server, timeout=0.3).answer(q, hits, qvec)
-    assert_fallback(bot, a, q, hits, qvec, reason)
+    a = llm(bot, server, timeout=0.3).answer(q, hits, vectors)
+    assert_fallback(bot, a, q, hits, vectors, reason)
 
 
 def test_connection_refused_falls_back(bot) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    q, hits, qvec = ask(bot, TIMELINE)
-    a = llm(bot, f"http://127.0.0.1:{port}/v1").answer(q, hits, qvec)
-    assert_fallback(bot, a, q, hits, qvec, "connection failed")
+    q, hits, vectors = ask(bot, TIMELINE)
+    a = llm(bot, f"http://127.0.0.1:{port}/v1").answer(q, hits, vectors)
+    assert_fallback(bot, a, q, hits, vectors, "connection failed")
 
 
 def test_abstaining_question_never_calls_the_server(bot, server) -> None:
     q = bot.prepare("What do ML engineers earn at Google in Seattle?")
-    hits, qvec = bot.retriever.search_prepared(q.search_text, top_k=8)
+    hits, vectors = bot.retriever.search_prepared(q.search_text, top_k=8)
     answerer = llm(bot, server)
-    a = answerer.answer(q, hits, qvec)
-    events = list(answerer.stream(q, hits, qvec))
+    a = answerer.answer(q, hits, vectors)
+    events = list(answerer.stream(q, hits, vectors))
     # (off-topic or not covered: with the fake embedder either may come first)
     assert a.abstained and events[-1][1].abstained
     assert REQUESTS == []
@@ -243,11 +243,11 @@ def test_abstaining_question_never_calls_the_server(bot, server) -> None:
 
 
 def test_stream_sends_only_validated_text(bot, server) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     k = passage_with(hits, "12 to 18 months")
     SCRIPT.update(gap=0.01, reply=f"<think>maybe 2 weeks</think>Most people get there within "
                                   f"12 to 18 months [{k}].")
-    events = list(llm(bot, server).stream(q, hits, qvec))
+    events = list(llm(bot, server).stream(q, hits, vectors))
     kind, answer = events[-1]
     assert kind == "answer" and answer.answer == "Most people get there within 12 to 18 months [1]."
     assert "".join(v for k, v in events if k == "delta") == answer.answer  # no <think> text
@@ -256,20 +256,20 @@ def test_stream_sends_only_validated_text(bot, server) -> None:
 
 
 def test_stream_that_fails_validation_sends_only_the_extractive_answer(bot, server) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     SCRIPT["reply"] = "It only takes 2 weeks [1]."
-    events = list(llm(bot, server).stream(q, hits, qvec))
+    events = list(llm(bot, server).stream(q, hits, vectors))
     sent = "".join(v for k, v in events if k == "delta")
     assert "2 weeks" not in sent and sent == events[-1][1].answer
     assert events[-1][0] == "answer"
-    assert_fallback(bot, events[-1][1], q, hits, qvec, "2 weeks")
+    assert_fallback(bot, events[-1][1], q, hits, vectors, "2 weeks")
 
 
 def test_stream_http_error_falls_back(bot, server) -> None:
-    q, hits, qvec = ask(bot, TIMELINE)
+    q, hits, vectors = ask(bot, TIMELINE)
     SCRIPT["status"] = 503
-    events = list(llm(bot, server).stream(q, hits, qvec))
-    assert_fallback(bot, events[-1][1], q, hits, qvec, "HTTP 503")
+    events = list(llm(bot, server).stream(q, hits, vectors))
+    assert_fallback(bot, events[-1][1], q, hits, vectors, "HTTP 503")
     assert events[0] == ("delta", events[-1][1].answer)  # nothing was streamed: send the fallback
 
 

@@ -58,15 +58,22 @@ def test_speller_repairs_typos_against_the_guides() -> None:
 
 
 def test_a_capitalised_word_one_slip_from_a_guide_word_is_repaired_a_name_is_not() -> None:
-    """Capitalised words are names unless one slip away from a word of the guides."""
-    sp = Vocabulary(["Gearwork and Springcraft for widget makers."], known_words={"berlin"})
+    """Capitalised words are names unless one slip inside a word of the guides."""
+    sp = Vocabulary(["Gearwork and Springcraft for widget makers, a mold or a fore."],
+                    known_words={"berlin"})
     # two letters swapped, one dropped: the guides' words, capital kept
     assert sp.correct("is Gaerwork hard") == "is Gearwork hard"
     assert sp.correct("do i need Springcrat") == "do i need Springcraft"
     # a known word, a word two slips away, and a short word stay as typed
     assert sp.correct("jobs in Berlin") == "jobs in Berlin"
     assert sp.correct("is Gaerwrok hard") == "is Gaerwrok hard"
-    assert sp.correct("is Mker hard") == "is Mker hard"
+    assert sp.correct("is Mlod hard") == "is Mlod hard"  # "mold", were it longer
+    # one slip at either end: a name made from a word
+    assert sp.correct("is Gearworx hard") == "is Gearworx hard"
+    assert sp.correct("is Earwork hard") == "is Earwork hard"
+    assert sp.correct("do i need Molds") == "do i need Molds"
+    # the same words lower-case are typos
+    assert sp.correct("is gearworx hard") == "is gearwork hard"
 
 
 @pytest.fixture
