@@ -57,7 +57,7 @@ class Vocabulary:
     def _fix(self, word: str, max_d: int | None = None, keep_ends: bool = False
              ) -> str | None:
         """The guide word `word` is a slip of, or None. `keep_ends`: only words with the
-        same first and last letters."""
+        same first and last letters, or the same letters (two swapped, wherever)."""
         w = word.lower()
         if len(w) < 4 or w in self.known:
             return None
@@ -67,7 +67,8 @@ class Vocabulary:
             w, self.words, scorer=DamerauLevenshtein.distance, score_cutoff=max_d, limit=8
         )
         if keep_ends:
-            found = [m for m in found if m[0][0] == w[0] and m[0][-1] == w[-1]]
+            found = [m for m in found if (m[0][0], m[0][-1]) == (w[0], w[-1])
+                     or sorted(m[0]) == sorted(w)]
         if not found:
             return None
         # Fewest edits first; among those the closest by shared letters (a missing letter,
@@ -84,11 +85,12 @@ class Vocabulary:
         guides lack must stay visible to abstention. So such a word is repaired only when
         it is at least `NAME_SLIP` letters long, unknown to the guides and the tokenizer,
         and one slip (a letter added, dropped, changed, or two swapped) from a guide word
-        with the same first and last letters: a word that close to one the guides use is
-        likelier that word mistyped than a name nobody has written down. The ends must
-        hold because names are often a word with its start or ending changed ("Looker",
-        "Stata", "Flink" are one slip from "looked", "state", "link"), while typing slips
-        fall mostly inside a word. It keeps its capital.
+        with the same first and last letters, or with the same letters: a word that close
+        to one the guides use is likelier that word mistyped than a name nobody has
+        written down. The ends must hold, unless two letters were swapped, because names
+        are often a word with its start or ending changed ("Looker", "Stata", "Flink" are
+        one slip from "looked", "state", "link"), while typing slips fall mostly inside a
+        word or swap two letters ("Pytorhc"). It keeps its capital.
         """
 
         def fix(m: re.Match[str]) -> str:

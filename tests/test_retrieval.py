@@ -68,6 +68,9 @@ def test_a_capitalised_word_one_slip_from_a_guide_word_is_repaired_a_name_is_not
     assert sp.correct("jobs in Berlin") == "jobs in Berlin"
     assert sp.correct("is Gaerwrok hard") == "is Gaerwrok hard"
     assert sp.correct("is Mlod hard") == "is Mlod hard"  # "mold", were it longer
+    # two letters swapped at either end: still a slip
+    assert sp.correct("is Gearwokr hard") == "is Gearwork hard"
+    assert sp.correct("is Egarwork hard") == "is Gearwork hard"
     # one slip at either end: a name made from a word
     assert sp.correct("is Gearworx hard") == "is Gearworx hard"
     assert sp.correct("is Earwork hard") == "is Earwork hard"
