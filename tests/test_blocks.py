@@ -657,6 +657,29 @@ def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
     assert uncovered("does NLP read gear logs", ("NLP",)) == []
 
 
+def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() -> None:
+    """`INCIDENTAL_SHARE`: a specific the guides never use is what a short question asks
+    about, but only said in passing in a long one that asks about what they cover; a place
+    still qualifies what is asked, however long the question."""
+    talk = "# T\n\n## Gears\n\nOil the gears every week and check the springs for rust.\n"
+    scored = _scored(talk, lambda t: 0.9)
+
+    class Words:
+        def covers(self, term: str) -> bool:
+            return term in {"oil", "gears", "springs", "rust", "check", "week"}
+
+    answerer = ExtractiveAnswerer(None, {}, Words())  # type: ignore[arg-type]
+
+    def uncovered(text: str, specifics: tuple[str, ...]) -> list[str]:
+        return answerer._uncovered(Question(text, text, "other", specifics), scored)
+
+    assert uncovered("is Zorblax oil good for gears", ("Zorblax",)) == ["Zorblax"]
+    aside = ("i have spent years fixing {} machines at my day job, how often should i oil "
+             "the gears and check the springs for rust")
+    assert uncovered(aside.format("Zorblax"), ("Zorblax",)) == []
+    assert uncovered(aside.format("Oslo"), ("Oslo",)) == ["Oslo"]
+
+
 def test_a_list_whose_best_pieces_lie_in_several_items_answers_as_a_whole() -> None:
     talk = ("# T\n\n## Widget slip-ups\n\nHere are the slip-ups new widget makers make:\n\n"
             "1. Forgetting the oil. Dry gears grind down in a week.\n"
