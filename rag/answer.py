@@ -991,9 +991,15 @@ class ExtractiveAnswerer:
                 missing.append(term)
         if missing and _in_passing(missing, q.typed or q.text):
             # A place or employer still qualifies what is asked, however long the question
-            # ("... what would I earn in Oslo?"): the guides' figures are not for it.
-            missing = [t for t in missing if _is_name(t)]
+            # ("... what would I earn in Oslo?"): the guides' figures are not for it. So
+            # does a word the question puts after "in" or "at" that the gazetteer lacks.
+            missing = [t for t in missing if _is_name(t) or _placed(t, q.typed or q.text)]
         return missing
+
+
+def _placed(term: str, text: str) -> bool:
+    """Whether `text` puts `term` where a place goes ("in tromso", "at globex")."""
+    return any(m.group(1).lower() == term.lower() for m in _PREP.finditer(text))
 
 
 def _in_passing(missing: list[str], text: str) -> bool:

@@ -113,7 +113,7 @@ def listed_items(reply: str) -> list[str]:
 def resolve_ordinal(question: str, reply: str) -> str:
     """A follow-up with its reference to one item of the reply's list ("the second one")
     replaced by that item, lowercased (the item's words are the reply's, not names the
-    user typed): "ok what skills for the second one?" after "Four: beginner,
+    user typed): "and the tools for the second one?" after "Four: beginner,
     intermediate, job seeker and professional." asks about the intermediate stage. The
     question is returned as it is when the reply lists nothing or has no such item."""
     m = pattern("ordinal_reference").search(question)

@@ -57,7 +57,7 @@ class Vocabulary:
     def _fix(self, word: str, max_d: int | None = None, keep_ends: bool = False
              ) -> str | None:
         """The guide word `word` is a slip of, or None. `keep_ends`: only words with the
-        same first and last letters, or the same letters (two swapped, wherever)."""
+        same first and last letters, or the same letters (two neighbours swapped)."""
         w = word.lower()
         if len(w) < 4 or w in self.known:
             return None

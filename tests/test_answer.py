@@ -92,7 +92,7 @@ def test_told(term: str, question: str, told: bool) -> None:
         ("what if I only study on weekends?", True),
         ("why would anyone pick the third one over the others", True),
         ("How long does it take to become a machine learning engineer?", False),
-        ("Which Python libraries should a beginner learn for data work?", False),
+        ("Which Python libraries are worth learning for data work?", False),
     ],
 )
 def test_is_followup(question: str, followup: bool) -> None:

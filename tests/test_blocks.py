@@ -678,6 +678,9 @@ def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() ->
              "the gears and check the springs for rust")
     assert uncovered(aside.format("Zorblax"), ("Zorblax",)) == []
     assert uncovered(aside.format("Oslo"), ("Oslo",)) == ["Oslo"]
+    # and so is a word where a place goes, known to the gazetteer or not
+    placed = aside.replace("at my day job", "at Zorblax")
+    assert uncovered(placed.format("old"), ("Zorblax",)) == ["Zorblax"]
 
 
 def test_a_list_whose_best_pieces_lie_in_several_items_answers_as_a_whole() -> None:
