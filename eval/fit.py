@@ -203,6 +203,9 @@ def cross_fitted(train: list[Item], emb: Embedder, store: Store, settings: Setti
     return bots
 
 
+LOGGED = 12  # the best choices the fit logs, and the best with each vector alone
+
+
 def level_pairs() -> list[tuple[float | None, float | None]]:
     """The (level, unknown level) pairs tried for one vector: off (None, None); only
     questions made mostly of unknown words refused (None, u); or a level with an unknown
@@ -278,8 +281,6 @@ def choose_levels(model: AnswerModel, composed: Choice, pool: list[Any],
                 log(f"best with {name}: " + line(alone[0][0], *alone[0][1]))
     return choice, score
 
-
-LOGGED = 12  # the best choices the fit logs, and the best with each vector alone
 
 
 def separation(items: list[Item], *closest: dict[str, float]) -> list[float | None]:

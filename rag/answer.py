@@ -548,12 +548,15 @@ class ExtractiveAnswerer:
     def is_off_topic(self, q: Question, vectors: QueryVectors) -> bool:
         """Whether `q` is below either off-topic level (`offtopic_levels`)."""
         floors = self.offtopic_levels(q)
-        if floors == (None, None):
-            return False
+        return floors != (None, None) and below_a_floor(floors, self.nearest(vectors))
+
+    def nearest(self, vectors: QueryVectors) -> tuple[float, float]:
+        """The similarity of the closest stored piece to each of the question's vectors
+        (the search's, the model's own): what the off-topic levels are compared with."""
         search = self.store.nearest_unit(vectors.search)
         # Without a query adapter the two vectors are one: no second look-up.
         own = search if vectors.own is vectors.search else self.store.nearest_unit(vectors.own)
-        return below_a_floor(floors, (search, own))
+        return search, own
 
     def _known(self, word: str) -> bool:
         """A word of the guides, or of the domain as the vocabularies define it: a chat

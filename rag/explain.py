@@ -112,8 +112,7 @@ def explain_modes(
     vectors = embed_query_vectors(retriever.embedder, text)
     depth = max(retriever.prefetch_k, top_k)
     lists = retriever.store.ranked_lists(vectors.search, sparse_enc.query_vector(text),
-                                         depth=depth,
-                                         sources=sources)
+                                         depth=depth, sources=sources)
     # in the order the retriever cuts its hits in, so that explained hits are the hits
     # (the same hits when the lists reach past top_k, as they do at the default depth)
     lists = {name: sorted(ranked, key=lambda p: hit_order(p[1], p[0]))
@@ -248,9 +247,7 @@ def _candidates(answerer: ExtractiveAnswerer, q: Question, scored: list[Scored],
     ranked = sorted(scored, key=lambda s: -s.prob)
     best = ranked[0].prob if ranked else 0.0
     floor, own_floor = answerer.offtopic_levels(q)
-    vectors = found.vectors
-    nearest = answerer.store.nearest_unit(vectors.search) if vectors else None
-    own_nearest = answerer.store.nearest_unit(vectors.own) if vectors else None
+    nearest, own_nearest = answerer.nearest(found.vectors) if found.vectors else (None, None)
     chunk_rank = {(b.doc_id, b.start): i + 1 for i, h in enumerate(found.hits)
                   for b in h.blocks}
     rows = []

@@ -638,19 +638,27 @@ def test_a_table_cell_says_which_column_it_is_in() -> None:
         "Springs: Stays silent the whole time. [2]")
 
 
-def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
-    talk = "# T\n\n## Data\n\nSome gear logs run to many GBs of readings a day.\n"
+def _uncovered_in(talk: str, words: set[str]) -> Callable[[str, tuple[str, ...]], list[str]]:
+    """`ExtractiveAnswerer._uncovered` of a question (its text, its specifics) against
+    `talk`, whose vocabulary is `words`."""
     scored = _scored(talk, lambda t: 0.9)
 
     class Words:
         def covers(self, term: str) -> bool:
-            return term in {"gbs", "gear", "logs", "natural", "language", "processing"}
+            return term in words
 
     answerer = ExtractiveAnswerer(None, {}, Words())  # type: ignore[arg-type]
 
     def uncovered(text: str, specifics: tuple[str, ...]) -> list[str]:
         return answerer._uncovered(Question(text, text, "other", specifics), scored)
 
+    return uncovered
+
+
+def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
+    uncovered = _uncovered_in(
+        "# T\n\n## Data\n\nSome gear logs run to many GBs of readings a day.\n",
+        {"gbs", "gear", "logs", "natural", "language", "processing"})
     assert uncovered("my logs are a few GB, now what", ("GB",)) == []
     assert uncovered("my logs are in TB, now what", ("TB",)) == ["TB"]
     # an abbreviation the guides write out is their topic, however it is typed
@@ -661,18 +669,9 @@ def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() ->
     """`INCIDENTAL_SHARE`: a specific the guides never use is what a short question asks
     about, but only said in passing in a long one that asks about what they cover; a place
     still qualifies what is asked, however long the question."""
-    talk = "# T\n\n## Gears\n\nOil the gears every week and check the springs for rust.\n"
-    scored = _scored(talk, lambda t: 0.9)
-
-    class Words:
-        def covers(self, term: str) -> bool:
-            return term in {"oil", "gears", "springs", "rust", "check", "week"}
-
-    answerer = ExtractiveAnswerer(None, {}, Words())  # type: ignore[arg-type]
-
-    def uncovered(text: str, specifics: tuple[str, ...]) -> list[str]:
-        return answerer._uncovered(Question(text, text, "other", specifics), scored)
-
+    uncovered = _uncovered_in(
+        "# T\n\n## Gears\n\nOil the gears every week and check the springs for rust.\n",
+        {"oil", "gears", "springs", "rust", "check", "week"})
     assert uncovered("is Zorblax oil good for gears", ("Zorblax",)) == ["Zorblax"]
     aside = ("i have spent years fixing {} machines at my day job, how often should i oil "
              "the gears and check the springs for rust")
