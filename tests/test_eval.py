@@ -349,6 +349,52 @@ def test_fit_chooses_off_topic_levels_that_refuse_the_far_questions_only() -> No
                for x in (swapped["offtopic_z"], swapped["unknown_z"]))
 
 
+def test_fit_chooses_the_share_that_answers_asides_and_refuses_the_asked() -> None:
+    """`incidental_share` is chosen on what it decides: a question whose uncovered
+    specifics are at most the share of its words is answered, one above it refused. The
+    share that answers the answerable questions and still refuses the unanswerable one
+    wins; only the questions naming such a specific are answered again for each share."""
+    from eval.dataset import Item
+    from eval.fit import choose_share
+    from rag.answer import Answer, Question
+
+    # each question's uncovered specifics as a share of its words; None: it names none
+    shares = {"a1": 0.08, "a2": 0.11, "a3": None, "u1": 0.15}
+    asked: list[str] = []
+
+    class Judge:  # what choose_share reads of an ExtractiveAnswerer with one share
+        def __init__(self, share: float) -> None:
+            self.share = share
+
+        def uncovered_specifics(self, q: Question, hits: Any, vectors: Any) -> list[str]:
+            part = shares[q.text]
+            return ["Zorblax"] if part is not None and part > self.share else []
+
+        def answer(self, q: Question, hits: Any, vectors: Any) -> Answer:
+            asked.append(q.text)
+            if self.uncovered_specifics(q, hits, vectors):
+                return Answer("The guides don't say.", [], "other", abstained=True)
+            return Answer(f"{q.text} is answered here.", [], "other", abstained=False)
+
+    def item(i: str) -> Item:
+        answerable = i.startswith("a")
+        return Item(id=i, question=i, kind="other", answerable=answerable,
+                    evidence=[{"doc": "d", "quote": "x"}] if answerable else [],
+                    facts=[f"{i} is answered"] if answerable else [], split="train")
+
+    pool = [(item(i), Question(i, i, "other", ()), [], None) for i in shares]
+    logged: list[str] = []
+    share, figures = choose_share(pool, Judge, {"d": "x"}, logged.append)
+    assert 0.11 <= share < 0.15  # a1 and a2 answered, u1 refused
+    assert figures[share]["false_abstention"] == 0.0
+    assert figures[share]["abstention_recall"] == 1.0
+    assert figures[0.0]["false_abstention"] > 0.0  # at 0 every such question is refused
+    assert figures[0.16]["abstention_recall"] == 0.0  # too high: the asked one is answered
+    # a3 names no uncovered specific: answered once, not again for each share
+    assert asked.count("a3") == 1
+    assert len(logged) == len(figures) and logged[0].startswith("incidental share 0.0:")
+
+
 def test_fit_reports_which_vector_tells_off_topic_questions_apart() -> None:
     from eval.dataset import Item
     from eval.fit import separation
