@@ -285,7 +285,6 @@ def choose_levels(model: AnswerModel, composed: Choice, pool: list[Any],
     return choice, score
 
 
-
 def choose_share(pool: list[Any], answerer_for: Any, texts: dict[str, str],
                  log: Any = None) -> tuple[float, dict[float, dict[str, Any]]]:
     """`AnswerModel.incidental_share`: the share in `SHARE_GRID` with the best objective

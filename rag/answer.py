@@ -214,7 +214,6 @@ def specific_terms(text: str) -> tuple[str, ...]:
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
 
-
 def _is_name(term: str) -> bool:
     """A place or employer of the gazetteer, however it was typed."""
     return any(pattern(f"entities.{k}").fullmatch(term)
