@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -285,27 +286,28 @@ def choose_levels(model: AnswerModel, composed: Choice, pool: list[Any],
     return choice, score
 
 
-def choose_share(pool: list[Any], answerer_for: Any, texts: dict[str, str],
+def choose_share(pool: list[Any], answerer_for: Callable[[float], Any], texts: dict[str, str],
                  log: Any = None) -> tuple[float, dict[float, dict[str, Any]]]:
     """`AnswerModel.incidental_share`: the share in `SHARE_GRID` with the best objective
     over `pool` ((item, question, hits, vectors) of train); `answerer_for(share)` is the
     answerer as chosen otherwise, with that share.
 
     Only questions naming a specific the guides do not speak to can change (those with
-    `uncovered_specifics` at share 0, which refuses them all), so each share re-answers
-    only those; the rest keep their one answer. Chosen on train: dev holds too few such
+    `uncovered_specifics` at share 0, which refuses them all: so only a refused question
+    is looked at), so each share above 0 re-answers only those; the rest keep their one
+    answer. Chosen on train: dev holds too few such
     questions said in passing to tell shares apart (none at or below 0.10 when the share
     was first chosen). Ties take the middle of the tied values, as the levels do."""
     strict = answerer_for(0.0)
     rows = {it.id: question_record(it, strict.answer(q, hits, vectors), texts)
             for it, q, hits, vectors in pool}
     named = [(it, q, hits, vectors) for it, q, hits, vectors in pool
-             if strict.uncovered_specifics(q, hits, vectors)]
+             if rows[it.id]["abstained"] and strict.uncovered_specifics(q, hits, vectors)]
     figures: dict[float, dict[str, Any]] = {}
     for share in SHARE_GRID:
-        ans = answerer_for(share)
+        ans = answerer_for(share) if share else None  # share 0: `strict`, answered above
         changed = {it.id: question_record(it, ans.answer(q, hits, vectors), texts)
-                   for it, q, hits, vectors in named}
+                   for it, q, hits, vectors in named} if ans is not None else {}
         figures[share] = summarise([changed.get(i, r) for i, r in rows.items()])
     choice, _ = _best([{"incidental_share": s} for s in SHARE_GRID],
                       lambda c: (objective(figures[c["incidental_share"]]),
@@ -391,11 +393,11 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
         log(f"dev: {choice}: " + ", ".join(
             f"{k} {v}" for k, v in overall.items() if k != "questions"))
         chosen = _with(model, choice)
-        share, _ = choose_share(trained, lambda share: ExtractiveAnswerer(
+        share, _ = choose_share(trained, lambda s: ExtractiveAnswerer(
             st, bot.docs(), bot.retriever.vocabulary(),
-            model=replace(chosen, incidental_share=share), offtopic=stats,
+            model=replace(chosen, incidental_share=s), offtopic=stats,
             embed=emb.embed_query), texts, log)
-    model = replace(_with(model, choice), incidental_share=share, info={
+    model = replace(chosen, incidental_share=share, info={
         **fitted, "chosen_on": f"{len(dev)} dev questions (the off-topic levels: and "
         f"{len(train)} train questions)", "dev": overall,
         "embed_model": query_id(emb, settings.model_id()), "offtopic_separation": apart,

@@ -666,9 +666,9 @@ def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
 
 
 def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() -> None:
-    """`AnswerModel.incidental_share`: a specific the guides never use is what a short question asks
-    about, but only said in passing in a long one that asks about what they cover; a place
-    still qualifies what is asked, however long the question."""
+    """`AnswerModel.incidental_share`: a specific the guides never use is what a short
+    question asks about, but only said in passing in a long one that asks about what they
+    cover; a place still qualifies what is asked, however long the question."""
     uncovered = _uncovered_in(
         "# T\n\n## Gears\n\nOil the gears every week and check the springs for rust.\n",
         {"oil", "gears", "springs", "rust", "check", "week"})
