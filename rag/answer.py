@@ -32,7 +32,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -386,29 +386,22 @@ class AnswerModel:
 
     @classmethod
     def load(cls, path: Path) -> AnswerModel:
+        """The model `dump` wrote. A field an older file lacks keeps its default above (so
+        each default is written once, in the class)."""
         d = json.loads(path.read_text(encoding="utf-8"))
         if tuple(d["features"]) != FEATURES:
             raise ValueError(f"{path} was fitted on other features; run `python -m eval.fit`")
-        def level(name: str, default: float | None) -> float | None:
-            value = d.get(name, default)
-            return None if value is None else float(value)
 
-        return cls(tuple(d["weights"]), float(d["intercept"]), tuple(d["mean"]),
-                   tuple(d["scale"]), level("offtopic_z", 2.0), level("unknown_z", 3.0),
-                   level("own_z", None), level("own_unknown_z", None),
-                   float(d.get("keep", 0.5)), float(d.get("lead", 0.7)),
-                   float(d.get("contend", 1.0)), float(d.get("incidental_share", 0.10)),
-                   dict(d.get("info", {})))
+        def value(v: Any) -> Any:
+            if isinstance(v, list):
+                return tuple(float(x) for x in v)
+            return dict(v) if isinstance(v, dict) else None if v is None else float(v)
+
+        return cls(**{f.name: value(d[f.name]) for f in fields(cls) if f.name in d})
 
     def dump(self, path: Path) -> None:
-        path.write_text(json.dumps({
-            "features": list(FEATURES), "weights": list(self.weights),
-            "intercept": self.intercept, "mean": list(self.mean), "scale": list(self.scale),
-            "offtopic_z": self.offtopic_z, "unknown_z": self.unknown_z,
-            "own_z": self.own_z, "own_unknown_z": self.own_unknown_z, "keep": self.keep,
-            "lead": self.lead, "contend": self.contend,
-            "incidental_share": self.incidental_share, "info": self.info,
-        }, indent=1) + "\n", encoding="utf-8")
+        path.write_text(json.dumps({"features": list(FEATURES), **asdict(self)}, indent=1)
+                        + "\n", encoding="utf-8")
 
 
 MODEL_PATH = DATA / "answer_model.json"
