@@ -11,6 +11,9 @@ is its own group.
 `--old` items (an earlier set whose "dev" split was tuned on and whose "heldout" split has
 been seen) go to train and dev only: dev -> train, heldout -> dev. The test split holds
 only new questions.
+
+This made the first split only. Each later blind set is added with `eval.merge`: it
+becomes the test split and the seen one joins train.
 """
 
 from __future__ import annotations
