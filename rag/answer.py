@@ -1213,7 +1213,7 @@ class _Composer:
         for item, subs in groups[:limit]:
             parts = []
             for p in (item, *subs):
-                a, e = p.label or (p.start, p.end)
+                a, e = p.name
                 last = " ".join(b.quote(a, e).split())
                 parts.append(f"{last} {self.cite(b, a, e, 1.0)}")
             named.append(parts[0] + (f" ({_and(parts[1:])})" if subs else ""))
@@ -1282,7 +1282,7 @@ def _spread_list(q: Question, ranked: list[Scored], lead: float) -> Block | None
 
 def _item_names(b: Block) -> list[set[str]]:
     """The terms of each item's name (its label, else the whole item), in item order."""
-    return [set(sparse.terms(b.quote(*(p.label or (p.start, p.end))))) for p in b.items]
+    return [set(sparse.terms(b.quote(*p.name))) for p in b.items]
 
 
 @cache

@@ -38,6 +38,11 @@ class Piece:
     item: int = -1  # index of the list item this piece belongs to
     label: tuple[int, int] | None = None  # an item's name: "Docker" in "Docker: ..."
 
+    @property
+    def name(self) -> tuple[int, int]:
+        """An item's name: its label, else the whole item sentence."""
+        return self.label or (self.start, self.end)
+
 
 @dataclass(frozen=True)
 class Block:
