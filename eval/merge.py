@@ -29,6 +29,7 @@ guides.
 from __future__ import annotations
 
 import argparse
+import copy
 import html
 import json
 import re
@@ -112,12 +113,16 @@ def locate(text: str, quote: str) -> str | None:
 @dataclass
 class Merged:
     rows: list[dict[str, Any]]  # the whole set, old rows first
-    kept: int = 0
     dropped: list[str] = field(default_factory=list)  # ids of repeats
     shown: list[str] = field(default_factory=list)  # ids of questions the app's files hold
     near: int = 0
     mapped: int = 0  # quotes rewritten to the parsed text
     problems: list[str] = field(default_factory=list)  # nothing is written when any
+
+    @property
+    def kept(self) -> int:
+        """New questions kept: the test split (the old one has moved to train)."""
+        return sum(r["split"] == "test" for r in self.rows)
 
 
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]],
@@ -130,7 +135,7 @@ def merge(old: list[dict[str, Any]], new: list[dict[str, Any]],
     out = Merged([{**r, "split": "train" if r.get("split") == "test" else r.get("split")}
                   for r in old])
     for row in new:
-        row = json.loads(json.dumps(row))  # a copy: the caller's rows stay as they were
+        row = copy.deepcopy(row)  # the caller's rows stay as they were
         if row["id"] in ids:
             out.problems.append(f"{row['id']}: id already in the set")
             continue
@@ -157,7 +162,6 @@ def merge(old: list[dict[str, Any]], new: list[dict[str, Any]],
         row["key_facts"] = [_decode(f) for f in row.get("key_facts", [])]
         row["split"] = "test"
         out.rows.append(row)
-        out.kept += 1
     if not out.problems:
         try:
             items = [Item.model_validate(r) for r in out.rows]
@@ -203,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("new", type=Path, nargs="+", help="the new set's verified files")
     ap.add_argument("--dataset", type=Path, default=DEFAULT_SET)
     ap.add_argument("--corpus", type=Path, help="the guides (default: the settings')")
+    ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent,
+                    help="the checkout whose tracked files new questions must not be in "
+                    "(default: this one)")
     ap.add_argument("--write", action="store_true", help="write the merged set (else report)")
     args = ap.parse_args(argv)
     try:
@@ -212,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         print(e)
         return 1
     texts = corpus_texts(args.corpus or Settings().corpus_dir)
-    own = own_files(Path(__file__).resolve().parent.parent)
+    own = own_files(args.repo)
     if not own:
         print("not a git checkout: questions were not checked against the app's own files")
     m = merge(old, new, texts, own)
