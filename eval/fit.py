@@ -250,14 +250,15 @@ def choose_levels(model: AnswerModel, composed: Choice, pool: list[Any],
     refusal = {it.id: question_record(it, off_topic(q.intent), texts) for it, q, *_ in pool}
     # whether each question is mostly unknown words does not depend on the levels
     unknown = {it.id: answerer.mostly_unknown(q) for it, q, *_ in pool}
+    named = {it.id for it, q, *_ in pool if q.named}  # never refused (`is_off_topic`)
 
     def score(choice: Choice, among: list[Item] | None = None
               ) -> tuple[float, dict[str, Any]]:
         judged = _with(model, choice)
         rows = []
         for it in among or items:
-            refused = below_a_floor(offtopic_floors(judged, stats, unknown[it.id]),
-                                    (closest[it.id], own[it.id]))
+            refused = it.id not in named and below_a_floor(
+                offtopic_floors(judged, stats, unknown[it.id]), (closest[it.id], own[it.id]))
             rows.append(refusal[it.id] if refused else free[it.id])
         overall = summarise(rows)
         return objective(overall), overall
@@ -359,9 +360,7 @@ def fit(items: list[Item], settings: Settings, out: Path, log: Any = print,
         stats = offtopic_stats(st.get_meta(), query_id(emb, settings.model_id()))
 
         def run(it: Item, by: CareerBot = bot) -> tuple[Any, Any, Any]:
-            q = by.prepare(it.question, [t.model_dump() for t in it.history])
-            hits, vectors = by.retriever.search_prepared(q.search_text, top_k=by.answer_k)
-            return q, hits, vectors
+            return by.retrieve(it.question, [t.model_dump() for t in it.history])
 
         bots = cross_fitted(train, emb, st, settings, log)
         trained = [(it, *run(it, bots.get(it.id, bot))) for it in train]

@@ -66,8 +66,7 @@ def question_rows(items: list[Item], store: Store, bot: CareerBot) -> list[dict[
     for it in items:
         if not (it.answerable and it.evidence):
             continue
-        q = bot.prepare(it.question, [t.model_dump() for t in it.history])
-        hits, vectors = bot.retriever.search_prepared(q.search_text, top_k=bot.answer_k)
+        q, hits, vectors = bot.retrieve(it.question, [t.model_dump() for t in it.history])
         assert vectors is not None  # a hybrid search embeds the question
         own = bot.embedder.embed_query(q.own_search_text) if q.context else vectors.search
         ev = spans(it, texts)

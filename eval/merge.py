@@ -1,11 +1,14 @@
 """Add the next blind question set: it becomes the test split, the old test split train.
 
-    python -m eval.merge NEW.jsonl [NEW2.jsonl ...] [--dataset FILE] [--write]
+    python -m eval.merge NEW.jsonl [NEW2.jsonl ...] [--dataset FILE] [--refresh-dev] [--write]
 
 `eval.split` made the first three splits. Since then each round's test split is run once
 and so is seen; the next set, written blind by helpers who read only the guides, takes
 its place and the seen one joins train (dev stays as it is, so the gate's numbers stay
-comparable). This is that step, so it is done the same way every round:
+comparable), or, with `--refresh-dev`, becomes dev while the old dev joins train: a dev
+split chosen on for many rounds comes to favour whatever was chosen on it, and a split
+run once as test is the freshest one there is. This is that step, so it is done the same
+way every round:
 
 - **Repeats are dropped.** A new question whose words are, for the most part
   (`REPEAT`, 80%), the words of one earlier question (its user turns included) asks what
@@ -14,6 +17,9 @@ comparable). This is that step, so it is done the same way every round:
   read with and without it. Word overlap rather than embedding similarity: it needs no
   model, is the same on every machine, and two questions about the same thing in
   different words are exactly what a test split should hold.
+- **Twins are dropped too**: a new question that repeats one kept before it in the same
+  set (two writers asking the same thing) would count one answer twice; the first is kept.
+  It is not tagged near_earlier, which means near a question the system was tuned on.
 - **Quotes are mapped to the parsed text.** Writers copy quotes from the raw files (HTML
   and JSON escapes in one guide, markdown in another); evidence must be an exact span of
   the canonical text ingest parses, which is what answers cite. A quote that cannot be
@@ -114,6 +120,7 @@ def locate(text: str, quote: str) -> str | None:
 class Merged:
     rows: list[dict[str, Any]]  # the whole set, old rows first
     dropped: list[str] = field(default_factory=list)  # ids of repeats
+    twins: list[str] = field(default_factory=list)  # ids repeating a kept new question
     shown: list[str] = field(default_factory=list)  # ids of questions the app's files hold
     near: int = 0
     mapped: int = 0  # quotes rewritten to the parsed text
@@ -125,24 +132,36 @@ class Merged:
         return sum(r["split"] == "test" for r in self.rows)
 
 
+def _moved(split: str | None, refresh_dev: bool) -> str | None:
+    if split == "test":
+        return "dev" if refresh_dev else "train"
+    return "train" if split == "dev" and refresh_dev else split
+
+
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]],
-          texts: dict[str, str], own: Iterable[str] = ()) -> Merged:
-    """`new` as the test split; `old`'s test split moved to train. `texts`: the guides'
-    parsed text by document; `own`: the app's own files. Pure: the caller writes."""
+          texts: dict[str, str], own: Iterable[str] = (), refresh_dev: bool = False
+          ) -> Merged:
+    """`new` as the test split; `old`'s test split moved to train, or with `refresh_dev`
+    to dev, the old dev joining train. `texts`: the guides' parsed text by document;
+    `own`: the app's own files. Pure: the caller writes."""
     own = [_norm(t) for t in own]
     earlier = [question_words(r) for r in old]
+    kept: list[set[str]] = []  # the new questions kept so far
     ids = {r["id"] for r in old}
-    out = Merged([{**r, "split": "train" if r.get("split") == "test" else r.get("split")}
-                  for r in old])
+    out = Merged([{**r, "split": _moved(r.get("split"), refresh_dev)} for r in old])
     for row in new:
         row = copy.deepcopy(row)  # the caller's rows stay as they were
         if row["id"] in ids:
             out.problems.append(f"{row['id']}: id already in the set")
             continue
         ids.add(row["id"])
-        share = repeat_share(question_words(row), earlier)
+        words = question_words(row)
+        share = repeat_share(words, earlier)
         if share >= REPEAT:
             out.dropped.append(row["id"])
+            continue
+        if repeat_share(words, kept) >= REPEAT:
+            out.twins.append(row["id"])
             continue
         if any(in_own_files(t, own) for t in _user_turns(row)):
             out.shown.append(row["id"])
@@ -162,6 +181,7 @@ def merge(old: list[dict[str, Any]], new: list[dict[str, Any]],
         row["key_facts"] = [_decode(f) for f in row.get("key_facts", [])]
         row["split"] = "test"
         out.rows.append(row)
+        kept.append(words)
     if not out.problems:
         try:
             items = [Item.model_validate(r) for r in out.rows]
@@ -210,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent,
                     help="the checkout whose tracked files new questions must not be in "
                     "(default: this one)")
+    ap.add_argument("--refresh-dev", action="store_true",
+                    help="the old test split becomes dev and the old dev joins train")
     ap.add_argument("--write", action="store_true", help="write the merged set (else report)")
     args = ap.parse_args(argv)
     try:
@@ -222,13 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     own = own_files(args.repo)
     if not own:
         print("not a git checkout: questions were not checked against the app's own files")
-    m = merge(old, new, texts, own)
+    m = merge(old, new, texts, own, refresh_dev=args.refresh_dev)
     for p in m.problems:
         print(p)
     test = [r for r in m.rows if r["split"] == "test"]
     print(f"kept {m.kept} (unanswerable {sum(not r['answerable'] for r in test)}, "
           f"follow-ups {sum(bool(r.get('history')) for r in test)}, {NEAR_TAG} {m.near}), "
-          f"dropped {len(m.dropped)} repeats and {len(m.shown)} the app's files hold, "
+          f"dropped {len(m.dropped)} repeats, {len(m.twins)} twins and {len(m.shown)} the "
+          f"app's files hold, "
           f"{m.mapped} quotes mapped to the parsed text")
     if m.problems:
         print(f"{len(m.problems)} problem(s): nothing written")

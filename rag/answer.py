@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from pathlib import Path
@@ -91,6 +91,9 @@ class Question:
     # a follow-up's earlier turns, as searched ("" if it stands alone); `search_text` is
     # this context followed by the follow-up's own search text
     context: str = ""
+    # the guides the question names by publisher ("what does the podcast say..."): it asks
+    # about them, so it is on topic whatever its other words (rag.chat.named_guides)
+    named: tuple[str, ...] = ()
 
     @property
     def own_search_text(self) -> str:
@@ -109,10 +112,13 @@ class DocMeta:
     title: str
     url: str | None
     source: str  # short attribution: the publisher, else the title
+    publisher: str = ""  # "" when the guide names none
 
 
 class Coverage(Protocol):
     def covers(self, term: str) -> bool: ...
+
+    def count(self, word: str) -> int: ...
 
 
 # ---------------------------------------------------------------- question analysis
@@ -312,6 +318,54 @@ def _centrality(vectors: Sequence[Sequence[float] | None]) -> dict[int, float]:
     sims = m @ m.T
     mean = (sims.sum(axis=1) - np.diag(sims)) / (len(have) - 1)
     return {i: round(float(x), 6) for i, x in zip(have, mean, strict=True)}
+
+
+RARE_USES = 3  # see `rare_word`
+
+
+def rare_word(coverage: Coverage, word: str) -> bool:
+    """Whether the guides use `word` at most `RARE_USES` times: a publisher's own word
+    ("nerd") appears only where its guide names itself, in the intro and the sign-off.
+    Words under four letters ("ai", "com") are never rare: too often part of something
+    else."""
+    return len(word) >= 4 and coverage.count(word) <= RARE_USES
+
+
+def source_mentions(text: str, publishers: Iterable[str],
+                    rare: Callable[[str], bool]) -> dict[str, set[str]]:
+    """The publishers `text` names, each with the words that name it ("what does the
+    nerd level tech podcast say about..."): a run of consecutive words of one publisher's
+    name with at least one word the guides' content rarely uses (`rare`: "nerd" or
+    "podcast", not "level", so "entry level tech jobs" names nothing), or a one-word name
+    ("yourai2day"). A rare word shared by two publishers' names names neither.
+
+    Such words say which guide is asked, not what is asked: matched as content they favour
+    the guide's intro and sign-off, the only sentences that repeat its name. Publishers
+    only, not titles: a title ("Machine Learning Engineer Roadmap") is made of words the
+    guides' content uses, and a question saying them is usually asking about that content."""
+    words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1]
+    names = {p: set(re.findall(r"\w+", p.lower())) for p in publishers}
+    shared = {w for p, v in names.items() for w in v
+              if any(w in o for n, o in names.items() if n != p)}
+    found: dict[str, set[str]] = {}
+    for name, own in names.items():
+        run: list[str] = []
+        for w in [*words, ""]:  # "" ends the last run
+            if w in own:
+                run.append(w)
+                continue
+            if run and (len(own) == 1 or any(rare(x) and x not in shared for x in run)):
+                found.setdefault(name, set()).update(run)
+            run = []
+    return found
+
+
+def without_words(text: str, words: Iterable[str]) -> str:
+    """`text` less every whole-word occurrence of `words` (any case), spaces tidied."""
+    alts = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    if not alts:
+        return text
+    return " ".join(re.sub(rf"(?i)\b(?:{alts})\b", " ", text).split())
 
 
 def _bigrams(text: str) -> set[tuple[str, str]]:
@@ -537,7 +591,11 @@ class ExtractiveAnswerer:
         return bool(words) and sum(not self._known(w) for w in words) / len(words) > 0.5
 
     def is_off_topic(self, q: Question, vectors: QueryVectors) -> bool:
-        """Whether `q` is below either off-topic level (`offtopic_levels`)."""
+        """Whether `q` is below either off-topic level (`offtopic_levels`); never when it
+        names a guide (`Question.named`): its vector, searched without the name, can fall
+        below the level though the question asks what a guide says."""
+        if q.named:
+            return False
         floors = self.offtopic_levels(q)
         return floors != (None, None) and below_a_floor(floors, self.nearest(vectors))
 
@@ -557,7 +615,10 @@ class ExtractiveAnswerer:
         # As typed, not in its other forms: counting "nights" as the guides' "night" let
         # two off-topic questions through (one of train, one of the seen test split) and
         # refused no answerable question fewer.
-        return self.coverage.covers(word) or marks_a_kind(word) or self._abbreviation(word)
+        # A word of a guide's name ("podcast": "Nerd Level Tech AI Cast (podcast
+        # transcript)") says which guide is asked about, so it is the domain's too.
+        return (self.coverage.covers(word) or marks_a_kind(word) or self._abbreviation(word)
+                or word.lower() in self.source_terms)
 
     def _abbreviation(self, term: str) -> bool:
         """Whether `term` is an abbreviation the guides write out ("rl": they write

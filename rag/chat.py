@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from rag import sparse
@@ -22,7 +22,10 @@ from rag.answer import (
     DocMeta,
     ExtractiveAnswerer,
     Question,
+    rare_word,
+    source_mentions,
     specific_terms,
+    without_words,
 )
 from rag.calibrate import offtopic_stats
 from rag.embed import Embedder, QueryVectors
@@ -107,10 +110,36 @@ class CareerBot:
                     title=d.get("title") or d["doc_id"],
                     url=d.get("url"),
                     source=d.get("publisher") or d.get("title") or d["doc_id"],
+                    publisher=d.get("publisher") or "",
                 )
                 for d in self.store.list_docs()
             }
         return self._docs
+
+    def named_guides(self, q: Question) -> tuple[list[str], Question]:
+        """The guides the question itself names by publisher ("what does the podcast say
+        about projects?"), and the question with the naming words out of its search text.
+
+        The guides named are searched alone, as if the asker had picked them as sources
+        (`retrieve`; sources the asker did pick win). The naming words go because they
+        say which guide, not what is asked: searched, they find the guide's intro and
+        sign-off, the only passages that repeat its name. Read from the question as typed
+        (the speller must not turn a name into a guide word first), not from a follow-up's
+        earlier turns: "and the roadmap?" after a podcast question asks another guide."""
+        by_publisher: dict[str, list[str]] = {}
+        for doc_id, meta in self.docs().items():
+            if meta.publisher:
+                by_publisher.setdefault(meta.publisher, []).append(doc_id)
+        vocab = self.retriever.vocabulary()
+        named = source_mentions(q.typed or q.text, by_publisher,
+                                lambda w: rare_word(vocab, w))
+        if not named:
+            return [], q
+        docs = sorted(d for p in named for d in by_publisher[p])
+        own = without_words(q.own_search_text, set().union(*named.values()))
+        if own:  # a question that is only a name ("yourai2day?") keeps it
+            q = replace(q, search_text=f"{q.context} {own}" if q.context else own)
+        return docs, replace(q, named=tuple(docs))
 
     def extractive(self) -> ExtractiveAnswerer:
         meta = self.store.get_meta()
@@ -197,7 +226,7 @@ class CareerBot:
         answerer with its own `stream` (an LLM) sends its tokens as they come.
         """
         t0 = time.perf_counter()
-        q, hits, vectors = self._retrieve(question, history, top_k, sources)
+        q, hits, vectors = self.retrieve(question, history, top_k, sources)
         t1 = time.perf_counter()
         yield "meta", {"intent": q.intent}
         streamer = getattr(self.answerer, "stream", None)
@@ -227,15 +256,20 @@ class CareerBot:
         sources: Sequence[str] | None = None,
     ) -> Answer:
         t0 = time.perf_counter()
-        q, hits, vectors = self._retrieve(question, history, top_k, sources)
+        q, hits, vectors = self.retrieve(question, history, top_k, sources)
         t1 = time.perf_counter()
         return _timed(self.answerer.answer(q, hits, vectors), t0, t1)
 
-    def _retrieve(
-        self, question: str, history: Sequence[Mapping[str, Any]], top_k: int | None,
-        sources: Sequence[str] | None,
+    def retrieve(
+        self, question: str, history: Sequence[Mapping[str, Any]] = (),
+        top_k: int | None = None, sources: Sequence[str] | None = None,
     ) -> tuple[Question, list[Hit], QueryVectors | None]:
+        """The question made ready, the passages to answer it from, and its vectors: what
+        `ask` and `stream` answer from, and what a fit must read to fit what is served."""
         q = self.prepare(question, history)
+        named, q = self.named_guides(q)
+        if sources is None and named:
+            sources = named
         hits, vectors = self.retriever.search_prepared(
             q.search_text, top_k=max(top_k or self.top_k, self.answer_k), sources=sources
         )

@@ -46,6 +46,10 @@ class Vocabulary:
         self.known = set(self.freq) | {w.lower() for w in known_words} | STOPWORDS
         self.tokens: set[str] = set().union(*(corpus_tokens(t) for t in texts))
 
+    def count(self, word: str) -> int:
+        """How often the guides use `word` (0 for words shorter than three letters)."""
+        return self.freq.get(word.lower(), 0)
+
     def covers(self, term: str) -> bool:
         """Whether the guides use `term` (a word, number or acronym) anywhere."""
         m = re.fullmatch(r"\$?(\d+)k", term.strip().lower())

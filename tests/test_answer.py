@@ -7,7 +7,7 @@ import re
 import pytest
 
 from eval.answers import answer_sentences, citation_problems
-from rag.answer import Answer, _contrasted, _told, specific_terms
+from rag.answer import Answer, _contrasted, _told, source_mentions, specific_terms
 from rag.chat import CareerBot, is_followup
 from rag.intent import classify
 from tests.conftest import CORPUS
@@ -97,6 +97,35 @@ def test_told(term: str, question: str, told: bool) -> None:
 )
 def test_is_followup(question: str, followup: bool) -> None:
     assert is_followup(question) is followup
+
+
+# Made-up publishers: the rule is about names, not the guides.
+_PUBLISHERS = ["Soil Nerd Radio (podcast transcript)", "PlotWise", "Radio Garden Weekly"]
+_RARE = {"nerd", "podcast", "transcript", "plotwise"}  # words the guides hardly use
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        # a run of name words with a rare one in it names the publisher; all its words go
+        ("what does the soil nerd radio show say about compost", {_PUBLISHERS[0]:
+                                                                  {"soil", "nerd", "radio"}}),
+        ("in the podcast, how deep do roots go", {_PUBLISHERS[0]: {"podcast"}}),
+        ("per plotwise, when to sow", {"PlotWise": {"plotwise"}}),  # a one-word name
+        # name words the guides use for other things name nothing
+        ("which soil suits radishes", {}),
+        ("is garden radio weekly any good", {}),  # no rare word in the run
+    ],
+)
+def test_source_mentions(question: str, named: dict[str, set[str]]) -> None:
+    assert source_mentions(question, _PUBLISHERS, _RARE.__contains__) == named
+
+
+def test_a_rare_word_two_publishers_share_names_neither() -> None:
+    rare = (_RARE | {"radio"}).__contains__
+    assert source_mentions("what does the radio say", _PUBLISHERS, rare) == {}
+    assert source_mentions("what does soil nerd radio say", _PUBLISHERS, rare) == {
+        _PUBLISHERS[0]: {"soil", "nerd", "radio"}}
 
 
 # ---------------------------------------------------------------- real model, real store
@@ -263,6 +292,20 @@ def test_source_filter_restricts_citations(bot: CareerBot) -> None:
     a = bot.ask("Do I need a degree?", sources=["003_ea9daf657743a40c"])
     _check_grounded(bot, a)
     assert a.citations and {c.doc_id for c in a.citations} == {"003_ea9daf657743a40c"}
+
+
+@pytest.mark.integration
+def test_a_guide_named_by_its_publisher_is_searched_alone(bot: CareerBot) -> None:
+    podcast = "000_7399247191e587c3"  # published by "Nerd Level Tech AI Cast (podcast ...)"
+    a = bot.ask("In that Nerd Level Tech episode, what do the two hosts say about math?")
+    _check_grounded(bot, a)
+    assert a.citations and {c.doc_id for c in a.citations} == {podcast}
+    # sources the asker picked win over the guide the question names
+    b = bot.ask("What does the podcast say about a degree?", sources=["003_ea9daf657743a40c"])
+    assert b.citations and {c.doc_id for c in b.citations} == {"003_ea9daf657743a40c"}
+    # words of a publisher's name the guides use elsewhere name no guide
+    c = bot.ask("What do entry level tech jobs in machine learning pay?")
+    assert len({c.doc_id for c in c.citations}) > 1
 
 
 @pytest.mark.integration

@@ -112,7 +112,7 @@ def test_engines_answer_alike(engines) -> None:
     edge, memory, emb = engines
     for q in QUERIES:
         bots = CareerBot(edge, emb), CareerBot(memory, emb)
-        hits = [[h.chunk_id for h in bot._retrieve(q, [], None, None)[1]] for bot in bots]
+        hits = [[h.chunk_id for h in bot.retrieve(q)[1]] for bot in bots]
         assert hits[0] == hits[1], q
         a, b = bots[0].ask(q), bots[1].ask(q)
         assert (a.answer, a.direct, a.abstained) == (b.answer, b.direct, b.abstained), q

@@ -58,6 +58,25 @@ def test_new_set_becomes_test_and_the_old_test_joins_train() -> None:
     assert new[0].get("split") is None  # the caller's rows are not changed
 
 
+def test_a_new_question_repeating_an_earlier_new_one_is_dropped_untagged() -> None:
+    new = [row("n1", "how much water does a compost heap need in summer"),
+           row("n2", "how much water does a compost heap need in the summer?"),  # a twin
+           row("n3", "how much water does a heap need when it is dry")]  # 5 of 10 words
+    m = merge(OLD, new, TEXTS)
+    assert m.problems == [] and m.twins == ["n2"] and m.dropped == []
+    tags = {r["id"]: r["tags"] for r in m.rows if r["split"] == "test"}
+    assert set(tags) == {"n1", "n3"}
+    assert all(NEAR_TAG not in t for t in tags.values())  # near each other, not an old one
+
+
+def test_refresh_dev_moves_the_old_test_to_dev_and_the_old_dev_to_train() -> None:
+    new = [row("n1", "is a garden fork worth buying for a beginner gardener", quote="a fork")]
+    m = merge(OLD, new, TEXTS, refresh_dev=True)
+    assert m.problems == []
+    assert {r["id"]: r["split"] for r in m.rows} == {"o1": "train", "o2": "train",
+                                                     "o3": "dev", "n1": "test"}
+
+
 def test_near_repeats_are_kept_and_tagged() -> None:
     # 4 of 6 words in o2's question: between NEAR and REPEAT
     m = merge(OLD, [row("n1", "how often should compost sit around")], TEXTS)
