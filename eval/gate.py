@@ -13,11 +13,17 @@ from typing import Any
 SPLIT = "dev"
 MODE = "hybrid"
 # (section, metric, comparison, threshold)
+# Dev was refreshed at the nineteenth set (`python -m eval.merge --refresh-dev`): the
+# eighteenth set, run once as test and seen since, became dev (311 questions) and the old
+# dev (247) joined train. Levels measured on it at a5c427e: hit@5 0.974, MRR@10 0.886,
+# fact recall 0.784 / 0.952, direct answer 0.810, abstention recall 0.837, false
+# abstention 0.022; the thresholds below are those less a margin. The history in the
+# comments is the old dev's.
 THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     # 0.90 and 0.78 until the query adapter (rag.adapter): dev measured 0.949 and 0.799
     # before it, 0.986 and 0.927 with it.
     ("retrieval", "hit@5", ">=", 0.95),
-    ("retrieval", "mrr@10", ">=", 0.88),
+    ("retrieval", "mrr@10", ">=", 0.86),  # 0.88 on the old dev (0.920 measured)
     # answerable questions answered with every expected fact / with at least one.
     # fact_recall was 0.42 until dev took in the second spent test split (142 questions,
     # run at e723567 and a16f07d; 0.325 there): dev (247) measured 0.387 since, 0.433 /
@@ -27,14 +33,14 @@ THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     # 0.521 / 0.866 before the query adapter, 0.590 / 0.954 with it (0.48 / 0.83 until then),
     # 0.664 / 0.972 with short list items kept and the refit on 1573 train questions (0.55
     # until then).
-    ("answers", "fact_recall", ">=", 0.60),
+    ("answers", "fact_recall", ">=", 0.72),  # 0.60 on the old dev
     ("answers", "fact_recall_any", ">=", 0.92),
     # the first line carries a key fact
     # dev (247 questions) measured 0.465, 0.479 with the verdict-first rule (89f047e),
     # 0.530 at 41fa986, 0.544 at 34fc92f, 0.604 at c84edb0 (the first line from the block
     # most likely to hold the answer; a named item of a rich list quoted), 0.636 before the
     # query adapter, 0.751 with it (0.56 until then)
-    ("answers", "direct_answer", ">=", 0.70),
+    ("answers", "direct_answer", ">=", 0.75),  # 0.70 on the old dev
     ("answers", "citation_exact", ">=", 1.0),
     # 0.90 until the dev split took in the first spent test split (c3898e8), 0.80 until it
     # took in the second (0.688 there): unanswerable questions of fresh blind sets are
@@ -42,8 +48,10 @@ THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     # weighed against a covered one and questions made mostly of words the guides never
     # use were refused (89f047e, 3e00464); 0.900 (27 of 30) after the refit on 1573 train
     # questions.
-    ("answers", "abstention_recall", ">=", 0.86),
-    ("answers", "false_abstention", "<=", 0.05),
+    # On the refreshed dev 0.837 (36 of 43): unanswerable questions of a fresh set are
+    # harder to refuse than those of a dev chosen on for many rounds.
+    ("answers", "abstention_recall", ">=", 0.80),  # 0.86 on the old dev
+    ("answers", "false_abstention", "<=", 0.04),  # 0.05 on the old dev
 )
 
 
