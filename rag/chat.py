@@ -137,9 +137,9 @@ class CareerBot:
             return [], q
         docs = sorted(d for p in named for d in by_publisher[p])
         own = without_words(q.own_search_text, set().union(*named.values()))
-        if own:  # a question that is only a name ("yourai2day?") keeps it
-            q = replace(q, search_text=f"{q.context} {own}" if q.context else own)
-        return docs, replace(q, named=tuple(docs))
+        # a question that is only a name ("yourai2day?") keeps it
+        search = (f"{q.context} {own}" if q.context else own) if own else q.search_text
+        return docs, replace(q, search_text=search, named=tuple(docs))
 
     def extractive(self) -> ExtractiveAnswerer:
         meta = self.store.get_meta()

@@ -7,7 +7,15 @@ import re
 import pytest
 
 from eval.answers import answer_sentences, citation_problems
-from rag.answer import Answer, _contrasted, _told, source_mentions, specific_terms
+from rag.answer import (
+    RARE_USES,
+    Answer,
+    _contrasted,
+    _told,
+    rare_word,
+    source_mentions,
+    specific_terms,
+)
 from rag.chat import CareerBot, is_followup
 from rag.intent import classify
 from tests.conftest import CORPUS
@@ -119,6 +127,20 @@ _RARE = {"nerd", "podcast", "transcript", "plotwise"}  # words the guides hardly
 )
 def test_source_mentions(question: str, named: dict[str, set[str]]) -> None:
     assert source_mentions(question, _PUBLISHERS, _RARE.__contains__) == named
+
+
+def test_a_rare_word_is_one_the_guides_use_at_most_rare_uses_times() -> None:
+    class Counts:
+        def covers(self, term: str) -> bool:
+            return True
+
+        def count(self, word: str) -> int:
+            return {"nerd": RARE_USES, "level": RARE_USES + 1, "ai": 0}.get(word, 0)
+
+    assert rare_word(Counts(), "nerd") and rare_word(Counts(), "podcast")  # 3 uses; none
+    assert not rare_word(Counts(), "level")  # used more than RARE_USES times
+    assert not rare_word(Counts(), "ai")  # under four letters: never rare
+    assert RARE_USES == 3  # the README says "at most three uses"
 
 
 def test_a_rare_word_two_publishers_share_names_neither() -> None:

@@ -523,18 +523,22 @@ def test_a_question_below_either_vector_s_level_is_off_topic(widget_bot: CareerB
     middle = (s_near + s_far) / 2  # with z = 0, the level sits between the two
     base = widget_bot.extractive()
 
-    def refused(search: list[float], own: list[float], **levels: float | None) -> bool:
+    def refused(search: list[float], own: list[float], question: Question = q,
+                **levels: float | None) -> bool:
         answerer = ExtractiveAnswerer(
             widget_bot.store, base.docs, base.coverage,
             model=replace(base.model, unknown_z=None, own_unknown_z=None, **levels),
             offtopic=OfftopicStats(middle, 1.0, middle, 1.0))
-        return answerer.answer(q, hits, QueryVectors(search, own)).abstained
+        return answerer.answer(question, hits, QueryVectors(search, own)).abstained
 
     assert not refused(near, near, offtopic_z=0.0, own_z=0.0)
     assert refused(near, far, offtopic_z=0.0, own_z=0.0)  # the model's own is far
     assert refused(far, near, offtopic_z=0.0, own_z=0.0)  # the search's is far
     assert not refused(near, far, offtopic_z=0.0, own_z=None)  # that level is off
     assert not refused(far, near, offtopic_z=None, own_z=0.0)
+    # a question that names a guide asks what it says: never off-topic (rag.chat.named_guides)
+    named = replace(q, named=(hits[0].doc_id,))
+    assert not refused(far, far, question=named, offtopic_z=0.0, own_z=0.0)
 
 
 def test_a_bare_item_first_line_names_its_whole_list() -> None:

@@ -61,7 +61,7 @@ def test_new_set_becomes_test_and_the_old_test_joins_train() -> None:
 def test_a_new_question_repeating_an_earlier_new_one_is_dropped_untagged() -> None:
     new = [row("n1", "how much water does a compost heap need in summer"),
            row("n2", "how much water does a compost heap need in the summer?"),  # a twin
-           row("n3", "how much water does a heap need when it is dry")]  # 5 of 10 words
+           row("n3", "how much water does a heap need when it is dry")]  # 7 of 11 words
     m = merge(OLD, new, TEXTS)
     assert m.problems == [] and m.twins == ["n2"] and m.dropped == []
     tags = {r["id"]: r["tags"] for r in m.rows if r["split"] == "test"}
