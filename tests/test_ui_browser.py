@@ -73,8 +73,10 @@ def test_chat_in_the_browser(server: tuple[str, Path], tmp_path: Path) -> None:
             page.goto(f"{base}/")
             box = page.locator("#cb-input textarea")
             box.wait_for()
+            # The examples render after the input box, so each is waited for, not counted:
+            # counting right after the box appeared failed once in CI on a slow start.
             for kind in ("TIMELINE", "DEGREE", "SALARY", "TOOLING"):  # example questions
-                assert page.get_by_text(f"{kind} · ").count() >= 1, kind
+                page.get_by_text(f"{kind} · ").first.wait_for()
             # the guide filter lists the indexed guides
             page.get_by_text("Guides to search").click()
             page.locator("#cb-guides input[type=checkbox]").nth(3).wait_for()
