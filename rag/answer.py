@@ -126,7 +126,9 @@ class Coverage(Protocol):
 _QWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#'’.-]*")
 _GENERIC = {"ml", "ai", "mle", "mles", "machine", "learning", "engineer", "engineers",
             "engineering", "ok", "okay", "hi", "hello", "thanks", "please"}
-_PREP = re.compile(r"\b(?:in|at|near|around|within|outside)\s+(?:the\s+)?([a-z][\w'-]+)",
+# No "the" before the place: a word after "in the" is a thing ("in the repo", "in the
+# cloud"); the few places that take "the" (the UK, the Netherlands) are the gazetteer's.
+_PREP = re.compile(r"\b(?:in|at|near|around|within|outside)\s+([a-z][\w'-]+)",
                    re.IGNORECASE)
 
 SHAPES = ("comparison", "yesno", "list", "figure", "other")
@@ -752,7 +754,12 @@ class ExtractiveAnswerer:
         missing = self._uncovered(q, scored)
         if missing:
             names = ", ".join(missing)
-            head = (f"The guides don't say anything about {names} for this question, so I "
+            # A question that names its guide was searched in that guide alone, so the
+            # silence is that guide's, not every guide's.
+            named = sorted({self.docs[d].source for d in q.named if d in self.docs})
+            who = (f"{_and(named)} {'doesn' if len(named) == 1 else 'don'}'t" if named
+                   else "The guides don't")
+            head = (f"{who} say anything about {names} for this question, so I "
                     f"can't answer it as asked.")
             ranked = sorted(scored, key=lambda s: -s.prob)
             composer = _Composer(self.docs)
@@ -1026,20 +1033,31 @@ class ExtractiveAnswerer:
         the guides name Google, but give no Google salary.
         """
         missing = []
+        told = {t for t in q.specifics if _told(t, q.text)}
+        # A place the asker asks about ("what about austin?") qualifies what they ask.
+        asked_place = any(_is_name(t) for t in q.specifics if t not in told)
         for term in q.specifics:
             if _contrasted(term, q.text):
                 continue  # "python and not java": what is set aside is not asked about
-            if _told(term, q.text) and not _is_name(term):
-                continue  # the asker's background; a place or employer still qualifies
-                # what is asked ("im in oslo. what would i earn?")
+            if term in told and not (_is_name(term) and q.intent == "salary"
+                                     and not asked_place):
+                # The asker's background. A place or employer they tell of still
+                # qualifies a pay question ("im in oslo. what would i earn?"): pay is the
+                # one answer of the guides that varies by place. Not another question ("im
+                # in oslo. which project first?"), nor one that names its own place.
+                continue
             t = _norm(term)
             if t in self.source_terms:
                 continue  # "according to BlogAcademy" names a source, not a topic
+            # Before the alias: an alias spells some abbreviations out ("ds" is "data
+            # science"), and the long form is no abbreviation any more.
+            if self._abbreviation(t):
+                continue  # a topic the guides write out, not a name they must use as typed
             t = aliases().get(t, t)
             if any(c.isdigit() for c in t) and not _YEAR.fullmatch(t):
                 continue  # "120k+", "9-5": a figure or a schedule, not a topic; a year is
             if self._abbreviation(t):
-                continue  # a topic the guides write out, not a name they must use as typed
+                continue
             if not any(self.coverage.covers(f) for f in word_forms(t)):
                 missing.append(term)
                 continue

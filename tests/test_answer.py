@@ -33,6 +33,9 @@ from tests.conftest import CORPUS
         ("Which frameworks should I learn, TensorFlow or something else?", "tooling"),
         ("Should I learn Docker and Kubernetes?", "tooling"),
         ("What does an ML engineer do all day?", "other"),
+        # "how much" of importance or effort, not of money
+        ("How much should a beginner worry about Kubernetes?", "tooling"),
+        ("how much does a portfolio count with recruiters", "other"),
     ],
 )
 def test_classify(question: str, kind: str) -> None:
@@ -54,6 +57,8 @@ def test_specific_terms() -> None:
     assert specific_terms("is being quick at debugging a plus") == ()
     assert specific_terms("what matters to recruiters, at least early on") == ()
     assert specific_terms("which skills count, at besides theory") == ()
+    # a word after "in the" is a thing, not a place: places that take "the" are named
+    assert specific_terms("what belongs in the readme of a project") == ()
 
 
 @pytest.mark.parametrize(
@@ -265,6 +270,36 @@ def test_the_askers_background_is_not_asked_about(bot: CareerBot) -> None:
     asked = bot.ask("I have coded in Python for years. Which Scala library is gentler to "
                     "start with?")
     assert asked.abstained and "Scala" in asked.direct, asked.answer
+    # A place they tell of: no reason to refuse a question whose answer does not vary by
+    # place, nor a pay question that names a place of its own; a pay question it still
+    # qualifies.
+    for question in ("I'm based in Helsinki. Which deep learning framework is gentler "
+                     "to start with?",
+                     "My family lives in Helsinki. What pay do the guides give for San "
+                     "Francisco?"):
+        a = bot.ask(question)
+        _check_grounded(bot, a)
+        assert not a.abstained, a.answer
+    pay = bot.ask("I'm based in Helsinki. What would a junior ML engineer earn?")
+    assert pay.abstained and "Helsinki" in pay.direct, pay.answer
+
+
+@pytest.mark.integration
+def test_an_abbreviation_the_guides_write_out_is_not_refused(bot: CareerBot) -> None:
+    """"DS" has an alias that spells it out ("data science"): the guides' long form, so a
+    question using it is not refused for it, although no retrieved passage says "DS"."""
+    q, hits, vectors = bot.retrieve("Is DS work heavier on statistics than MLE work?")
+    assert "DS" in q.specifics
+    assert "DS" not in bot.extractive().uncovered_specifics(q, hits, vectors)
+
+
+@pytest.mark.integration
+def test_a_named_guides_silence_is_that_guides(bot: CareerBot) -> None:
+    """Asked of one guide, a refusal names that guide, not every guide: another guide
+    does name MLflow."""
+    a = bot.ask("What does the Nerd Level Tech podcast say about MLflow?")
+    assert a.abstained and a.direct.startswith("Nerd Level Tech"), a.answer
+    assert not bot.ask("What do the guides say about MLflow?").abstained
 
 
 @pytest.mark.integration
