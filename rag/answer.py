@@ -1074,7 +1074,21 @@ class ExtractiveAnswerer:
             # ("... what would I earn in Oslo?"): the guides' figures are not for it. So
             # does a word the question puts after "in" or "at" that the gazetteer lacks.
             missing = [t for t in missing if _is_name(t) or _placed(t, q.typed or q.text)]
+        if asks_price(q.typed or q.text) and not any(
+                pattern("states_price").search(s.text) for s in scored):
+            # What something costs is a figure of its own: the salaries the guides are
+            # full of do not answer it (vocab `_asks_price`).
+            missing.append(PRICES)
         return missing
+
+
+PRICES = "prices"  # how `_uncovered` names a price that no retrieved passage states
+
+
+def asks_price(text: str) -> bool:
+    """Whether a sentence of `text` that asks (not one telling the asker's situation:
+    "tuition is tight. any free courses?") asks what something costs."""
+    return any(pattern("asks_price").search(s) for s in split_asking(text)[0])
 
 
 def _placed(term: str, text: str) -> bool:

@@ -12,6 +12,7 @@ from rag.answer import (
     Answer,
     _contrasted,
     _told,
+    asks_price,
     rare_word,
     source_mentions,
     specific_terms,
@@ -282,6 +283,35 @@ def test_the_askers_background_is_not_asked_about(bot: CareerBot) -> None:
         assert not a.abstained, a.answer
     pay = bot.ask("I'm based in Helsinki. What would a junior ML engineer earn?")
     assert pay.abstained and "Helsinki" in pay.direct, pay.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("roughly how much would a weekend ML workshop cost me", True),
+        ("what's the tuition at a typical online program?", True),
+        ("how pricey are cloud certificates", True),
+        ("Is that course free, or paid?", True),
+        # a price in what the asker tells, or a word of another sense: no price asked
+        ("Tuition is tight for us. Which courses teach the basics?", False),
+        ("what does a house price model show off to employers", False),
+        ("how much do juniors make?", False),
+    ],
+)
+def test_asks_price(question: str, asks: bool) -> None:
+    assert asks_price(question) is asks
+
+
+@pytest.mark.integration
+def test_a_price_no_guide_states_is_refused(bot: CareerBot) -> None:
+    """The guides give salaries, not prices: a question on what something costs is
+    refused rather than answered with a salary; one the guides answer ("free") is not."""
+    a = bot.ask("Roughly how much would a deep learning certificate program cost me?")
+    assert a.abstained and "prices" in a.direct, a.answer
+    assert not re.search(r"\$\s?\d", a.direct)
+    free = bot.ask("Are Khan Academy and fast.ai free?")
+    _check_grounded(bot, free)
+    assert not free.abstained, free.answer
 
 
 @pytest.mark.integration
