@@ -13,12 +13,14 @@ from typing import Any
 SPLIT = "dev"
 MODE = "hybrid"
 # (section, metric, comparison, threshold)
-# Dev was refreshed at the nineteenth set (`python -m eval.merge --refresh-dev`): the
-# eighteenth set, run once as test and seen since, became dev (311 questions) and the old
-# dev (247) joined train. Levels measured on it at a5c427e: hit@5 0.974, MRR@10 0.886,
-# fact recall 0.784 / 0.952, direct answer 0.810, abstention recall 0.837, false
-# abstention 0.022; the thresholds below are those less a margin. The history in the
-# comments is the old dev's.
+# Dev was refreshed at the twentieth set (`python -m eval.merge --refresh-dev`): the
+# nineteenth set, run once as test at 76eb9b6 and seen since, became dev (234 questions)
+# and the old dev (the eighteenth set, 311) joined train. Levels measured on it with the
+# price rule: hit@5 0.975, MRR@10 0.930, fact recall 0.628 / 0.964, direct answer 0.806,
+# abstention recall 0.868, false abstention 0.010; the thresholds below are those less a
+# margin. (The eighteenth set as dev measured fact recall 0.784 at a5c427e, so the bar
+# was 0.72; the nineteenth's questions are harder to answer in full.) The history in the
+# comments is the older devs'.
 THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     # 0.90 and 0.78 until the query adapter (rag.adapter): dev measured 0.949 and 0.799
     # before it, 0.986 and 0.927 with it.
@@ -33,7 +35,7 @@ THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     # 0.521 / 0.866 before the query adapter, 0.590 / 0.954 with it (0.48 / 0.83 until then),
     # 0.664 / 0.972 with short list items kept and the refit on 1573 train questions (0.55
     # until then).
-    ("answers", "fact_recall", ">=", 0.72),  # 0.60 on the old dev
+    ("answers", "fact_recall", ">=", 0.58),  # 0.72 on the eighteenth set, 0.60 before
     ("answers", "fact_recall_any", ">=", 0.92),
     # the first line carries a key fact
     # dev (247 questions) measured 0.465, 0.479 with the verdict-first rule (89f047e),
@@ -50,8 +52,8 @@ THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     # questions.
     # On the refreshed dev 0.837 (36 of 43): unanswerable questions of a fresh set are
     # harder to refuse than those of a dev chosen on for many rounds.
-    ("answers", "abstention_recall", ">=", 0.80),  # 0.86 on the old dev
-    ("answers", "false_abstention", "<=", 0.04),  # 0.05 on the old dev
+    ("answers", "abstention_recall", ">=", 0.82),  # 0.80 on the eighteenth set
+    ("answers", "false_abstention", "<=", 0.03),  # 0.04 on the eighteenth set
 )
 
 
