@@ -1049,15 +1049,13 @@ class ExtractiveAnswerer:
             t = _norm(term)
             if t in self.source_terms:
                 continue  # "according to BlogAcademy" names a source, not a topic
-            # Before the alias: an alias spells some abbreviations out ("ds" is "data
-            # science"), and the long form is no abbreviation any more.
-            if self._abbreviation(t):
+            typed, t = t, aliases().get(t, t)
+            # As typed and as aliased: an alias spells some abbreviations out ("ds" is
+            # "data science"), and the long form is no abbreviation any more.
+            if self._abbreviation(typed) or self._abbreviation(t):
                 continue  # a topic the guides write out, not a name they must use as typed
-            t = aliases().get(t, t)
             if any(c.isdigit() for c in t) and not _YEAR.fullmatch(t):
                 continue  # "120k+", "9-5": a figure or a schedule, not a topic; a year is
-            if self._abbreviation(t):
-                continue
             if not any(self.coverage.covers(f) for f in word_forms(t)):
                 missing.append(term)
                 continue
