@@ -68,6 +68,16 @@ def split_asking(text: str) -> tuple[list[str], list[str]]:
     return asking, [s for s in sentences if s not in asking]
 
 
+def question_parts(text: str) -> list[str]:
+    """The separate questions a question asks, in order: its asking sentences
+    (`split_asking`), each split where it asks another question (vocab `question_part`:
+    "what is mlops, and can i skip it" asks two). One part when it asks one thing."""
+    parts = []
+    for sentence in split_asking(text)[0]:
+        parts += [p.strip(" ,") for p in pattern("question_part").split(sentence)]
+    return [p for p in parts if p] or [text]
+
+
 _CITATION = re.compile(r"\s*\[\d+\]")
 _ASIDE = re.compile(r"\s*\([^()]*\)")
 _BULLET = re.compile(r"\s*(?:[-•*◦]|\d+[.)])\s")

@@ -21,6 +21,41 @@ from rag.sparse import STOPWORDS
 _WORD = re.compile(r"[A-Za-z]+")
 
 
+# An initialism is read as the guides' own (`Vocabulary.spells_out`) when they write its
+# phrase, a run of words none of which is a stop word, at least this often: a phrase
+# written once is as likely a passing turn of words as a term.
+PHRASE_USES = 2
+_PHRASE_WORDS = (2, 3)  # "computer vision", "natural language processing"
+_CLAUSE = re.compile(r"[^.,;:!?()\[\]\n\"“”]+")
+_CAMEL = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]*)+\b")  # "TensorFlow", "GitHub"
+
+
+def initialisms(texts: Iterable[str]) -> frozenset[str]:
+    """The initialisms of the guides' terms, lower-case: the initials of each phrase they
+    write at least `PHRASE_USES` times ("computer vision" -> "cv") and the capitals of
+    each CamelCase name ("TensorFlow" -> "tf").
+
+    Askers shorten what they type; the guides mostly write terms out. A table of chat
+    abbreviations (vocab `abbreviations`) covers the common ones for search; this says,
+    for any guides, which short forms may stand for something they write, so that a
+    question is not refused as being about a name they never use. It is not used to
+    expand a query: "cv" may be computer vision or a résumé, and only a reader can tell.
+    """
+    counts: Counter[tuple[str, ...]] = Counter()
+    camel: set[str] = set()
+    for text in texts:
+        camel.update("".join(c for c in w if c.isupper()).lower() for w in _CAMEL.findall(text))
+        for clause in _CLAUSE.findall(text):
+            words = [w.lower() for w in _WORD.findall(clause)]
+            for n in _PHRASE_WORDS:
+                for i in range(len(words) - n + 1):
+                    run = tuple(words[i : i + n])
+                    if not any(w in STOPWORDS for w in run):
+                        counts[run] += 1
+    phrases = {"".join(w[0] for w in run) for run, n in counts.items() if n >= PHRASE_USES}
+    return frozenset(phrases | camel)
+
+
 # The shortest capitalised word repaired (`Vocabulary.correct`): shorter ones are one
 # slip from too many other words.
 NAME_SLIP = 5
@@ -45,6 +80,7 @@ class Vocabulary:
         self.words = list(self.freq)
         self.known = set(self.freq) | {w.lower() for w in known_words} | STOPWORDS
         self.tokens: set[str] = set().union(*(corpus_tokens(t) for t in texts))
+        self._initialisms = initialisms(texts)
 
     def count(self, word: str) -> int:
         """How often the guides use `word` (0 for words shorter than three letters)."""
@@ -57,6 +93,13 @@ class Vocabulary:
             term = m.group(1)
         toks = corpus_tokens(term)
         return bool(toks) and toks <= self.tokens
+
+    def spells_out(self, term: str) -> bool:
+        """Whether `term`, of two to four letters typed all in capitals or all in small
+        letters, may be the initialism of a term of the guides (`initialisms`). Not a
+        capitalised word ("Le", "Ed"): that is a name, however short."""
+        return (term.isalpha() and 2 <= len(term) <= 4 and (term.isupper() or term.islower())
+                and term.lower() in self._initialisms)
 
     def _fix(self, word: str, max_d: int | None = None, keep_ends: bool = False
              ) -> str | None:

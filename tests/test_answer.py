@@ -140,6 +140,9 @@ def test_a_rare_word_is_one_the_guides_use_at_most_rare_uses_times() -> None:
         def covers(self, term: str) -> bool:
             return True
 
+        def spells_out(self, term: str) -> bool:
+            return False
+
         def count(self, word: str) -> int:
             return {"nerd": RARE_USES, "level": RARE_USES + 1, "ai": 0}.get(word, 0)
 
@@ -321,6 +324,20 @@ def test_an_abbreviation_the_guides_write_out_is_not_refused(bot: CareerBot) -> 
     q, hits, vectors = bot.retrieve("Is DS work heavier on statistics than MLE work?")
     assert "DS" in q.specifics
     assert "DS" not in bot.extractive().uncovered_specifics(q, hits, vectors)
+
+
+@pytest.mark.integration
+def test_each_ask_of_a_two_part_question_is_answered(bot: CareerBot) -> None:
+    """Scored as a whole, one ask pulls every score its way and the other goes
+    unanswered (a figure question's figures fill the answer); each ask scored on its own
+    gets its own answer in."""
+    a = bot.ask("what is overfitting, and how many months does it take if I study "
+                "part-time?")
+    _check_grounded(bot, a)
+    assert re.search(r"\bmonths\b", a.direct), a.answer
+    assert "overfitting" in a.answer.split("\n", 1)[1], a.answer
+    a = bot.ask("what does a data scientist do, and how much do ML engineers earn?")
+    assert "$" in a.direct and "Data Scientists focus more on" in a.answer, a.answer
 
 
 @pytest.mark.integration

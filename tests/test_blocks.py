@@ -37,6 +37,8 @@ from rag.blocks import Block, document_blocks, piece_id, table_columns
 from rag.calibrate import OfftopicStats, offtopic_stats
 from rag.chat import CareerBot
 from rag.embed import QueryVectors
+from rag.query import question_parts
+from rag.spelling import Vocabulary
 from rag.store import Hit
 from rag.store_qdrant import QdrantStore
 from rag.text import fact_found, normalise, sentence_spans
@@ -582,6 +584,9 @@ def test_words_of_the_domain_the_guides_never_use_are_not_unknown_words() -> Non
         def covers(self, term: str) -> bool:
             return term.lower() in {"statistics", "salary", "widgets"}
 
+        def spells_out(self, term: str) -> bool:
+            return False
+
     answerer = ExtractiveAnswerer(None, {}, Guides(),  # type: ignore[arg-type]
                                   model=replace(default_model(), offtopic_z=0.5, unknown_z=3.0,
                                                 own_z=None, own_unknown_z=None),
@@ -615,6 +620,51 @@ def test_of_two_lists_near_the_best_the_one_with_more_good_items_is_named() -> N
     direct = answerer.compose(Question(text, text, "other", ()), scored).direct
     assert "Oil" in direct and "Grease" in direct and "Rags" in direct
     assert "Gears" not in direct
+
+
+def test_a_later_ask_gets_its_best_piece_quoted_whatever_it_scores_for_the_whole() -> None:
+    """`compose`'s `also`: a question that asks two things ("how often do i oil the gears,
+    and do springs snap") is scored as a whole, and its first ask dominates; the piece
+    that answers the second ask is quoted all the same, after the first line's block."""
+    talk = ("# T\n\n## Oil\n\nOil the gears every week. Use a light oil for it.\n\n"
+            "## Springs\n\nSprings snap when they are wound too tight.\n")
+    scored = _scored(talk, lambda t: 0.9 if t.startswith("Oil") else 0.5
+                     if t.startswith("Use") else 0.01)
+    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    q = Question("how often do i oil the gears, and do springs snap",
+                 "how often do i oil the gears, and do springs snap", "other", ())
+    assert "Springs snap" not in answerer.compose(q, scored).answer
+    springs = [s for s in scored if s.text.startswith("Springs snap")]
+    lines = answerer.compose(q, scored, also=springs).answer.split("\n")
+    assert lines[0].startswith("Oil the gears every week.")
+    assert any(line.startswith("- Springs snap when they are wound too tight.")
+               for line in lines[1:]), lines
+
+
+def test_support_stops_at_the_answer_length() -> None:
+    """However many pieces score well, support stops at `MAX_WORDS` (and `MAX_LINES`)."""
+    talk = "# T\n\n" + "".join(
+        f"## Part {i}\n\nThe gear number {i} turns the spring and the lever and the "
+        f"wheel every single week of the year without fail, and it keeps the clock on "
+        f"time through the long dark winter months.\n\n" for i in range(30))
+    answer = _compose("how do gears turn", _scored(talk, lambda t: 0.9)).answer
+    words = len(re.sub(r"\[\d+\]", "", answer).split())
+    assert ExtractiveAnswerer.MAX_WORDS - 35 < words <= ExtractiveAnswerer.MAX_WORDS, answer
+    assert len(answer.split("\n")) <= ExtractiveAnswerer.MAX_LINES
+    assert ExtractiveAnswerer.MAX_WORDS == 150  # the README says 150 words
+
+
+def test_question_parts_are_the_separate_asks() -> None:
+    assert question_parts("what is gearwork, and is it hard?") == [
+        "what is gearwork", "is it hard?"]
+    assert question_parts("which tools do i need and what is each for") == [
+        "which tools do i need", "what is each for"]
+    assert question_parts("i oil gears daily. can springs rust?? where do i store them") \
+        == ["can springs rust??", "where do i store them"]
+    # one question: "or" weighs two answers to it; "and" joins two things it asks about
+    assert question_parts("is oil enough or is grease better") == [
+        "is oil enough or is grease better"]
+    assert question_parts("do gears and springs wear out") == ["do gears and springs wear out"]
 
 
 def test_a_table_cell_says_which_column_it_is_in() -> None:
@@ -651,6 +701,9 @@ def _uncovered_in(talk: str, words: set[str]) -> Callable[[str, tuple[str, ...]]
         def covers(self, term: str) -> bool:
             return term in words
 
+        def spells_out(self, term: str) -> bool:
+            return Vocabulary([talk]).spells_out(term)
+
     answerer = ExtractiveAnswerer(None, {}, Words())  # type: ignore[arg-type]
 
     def uncovered(text: str, specifics: tuple[str, ...]) -> list[str]:
@@ -667,6 +720,20 @@ def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
     assert uncovered("my logs are in TB, now what", ("TB",)) == ["TB"]
     # an abbreviation the guides write out is their topic, however it is typed
     assert uncovered("does NLP read gear logs", ("NLP",)) == []
+
+
+def test_the_initials_of_a_term_the_guides_write_are_not_refused() -> None:
+    """An asker's short form of a term the guides write out ("gear logs") may be what they
+    ask about: it is not refused as a name the guides never use. Initials that match no
+    phrase of theirs still are, and so is a place of the gazetteer whatever its initials
+    could stand for ("SF": "spring fittings")."""
+    uncovered = _uncovered_in(
+        "# T\n\n## Gear logs\n\nRead the gear logs daily. Spring fittings wear out; "
+        "gear logs show when spring fittings go.\n", {"read", "gear", "logs", "spring", "fittings"})
+    assert uncovered("how do i read GL", ("GL",)) == []
+    assert uncovered("how do i read gl", ("gl",)) == []
+    assert uncovered("how do i read QX", ("QX",)) == ["QX"]
+    assert uncovered("spring fittings in SF", ("SF",)) == ["SF"]
 
 
 def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() -> None:

@@ -8,7 +8,7 @@ from ingest.pipeline import ingest_corpus
 from rag import sparse
 from rag.query import clean_query, injection_sentences, listed_items, resolve_ordinal
 from rag.retrieve import QdrantRetriever
-from rag.spelling import Vocabulary
+from rag.spelling import Vocabulary, initialisms
 from tests.conftest import CORPUS
 
 CFG = {"model": "fake", "chunk_tokens": 160, "overlap": 24}
@@ -55,6 +55,17 @@ def test_speller_repairs_typos_against_the_guides() -> None:
         "wat is the salary of a machine learning engineer"
     )
     assert sp.correct("Is it worth it in London?") == "Is it worth it in London?"
+
+
+def test_initialisms_are_of_phrases_the_guides_write_more_than_once_and_camel_case() -> None:
+    texts = ["Gear logs tell wear. Read gear logs. Spring fittings wear.",
+             "Use WidgetHub for gear logs; spring loads vary, as do fittings."]
+    assert initialisms(texts) >= {"gl", "wh"}
+    # written once, or split by a comma or a stop word: a turn of words, not a term
+    assert not {"sf", "sl", "rl", "tw"} & initialisms(texts)
+    sp = Vocabulary(texts)
+    assert sp.spells_out("GL") and sp.spells_out("wh") and not sp.spells_out("g")
+    assert not sp.spells_out("SF") and not sp.spells_out("g1") and not sp.spells_out("Gl")
 
 
 def test_a_capitalised_word_one_slip_from_a_guide_word_is_repaired_a_name_is_not() -> None:
