@@ -634,11 +634,16 @@ class ExtractiveAnswerer:
     def _abbreviation(self, term: str) -> bool:
         """Whether `term` is an abbreviation the guides write out: a chat abbreviation
         whose long form they use ("rl": they write "reinforcement learning"), or else the
-        initials of a term they write ("cv": "computer vision"; `Coverage.spells_out`),
-        unless it is a place or employer of the gazetteer ("SF")."""
+        initials of a term they write (`_initials`)."""
         long = spelled_out(term)
         if long is not None:
             return all(self.coverage.covers(t) for t in long.split())
+        return self._initials(term)
+
+    def _initials(self, term: str) -> bool:
+        """Whether `term`, as typed, may be the initials of a term the guides write ("cv":
+        "computer vision"; `Coverage.spells_out`), not a place or employer of the
+        gazetteer ("SF")."""
         return not _is_name(term) and self.coverage.spells_out(term)
 
     # ------------------------------------------------------------------ features
@@ -792,10 +797,11 @@ class ExtractiveAnswerer:
 
         The pieces are scored for the whole question, and one ask dominates its vector:
         the first line and its support answer that ask, and the other goes unanswered. So
-        each ask is scored on its own (one more encode each) and its best piece joins the
-        answer after the first line's support (`compose`'s `also`), unless it is there
-        already. As with a follow-up (`score`), the ask's own vector picks the sentence,
-        though it may lean on another ask ("is it worth it").
+        each ask is scored on its own (one more encode, off-topic look-up and scoring pass
+        each) and its best piece joins the answer after the first line's support
+        (`compose`'s `also`), unless it is there already; an ask below the search
+        vector's off-topic level gets none. As with a follow-up (`score`), the ask's own
+        vector picks the sentence, though it may lean on another ask ("is it worth it").
 
         Measured on the questions tagged multi-part (460 of train, 26 of dev): fact
         recall 0.633 -> 0.635 on train, 0.648 -> 0.667 on dev. Searching each ask as well
@@ -808,9 +814,12 @@ class ExtractiveAnswerer:
         at = {(s.block.doc_id, s.piece.start): s for s in scored}
         found: list[Scored] = []
         for part in parts:
-            vec = list(self.embed(expand_abbreviations(part)))
-            ask = Question(part, expand_abbreviations(part), classify(part),
-                           specific_terms(part), typed=part)
+            searched = expand_abbreviations(part)
+            vec = list(self.embed(searched))
+            ask = Question(part, searched, classify(part), specific_terms(part), typed=part)
+            floor = self.offtopic_levels(ask)[0]
+            if floor is not None and self.store.nearest_unit(vec) < floor:
+                continue  # an ask the guides are not about ("..., and what's the weather")
             ranked = sorted(self.score(ask, hits, QueryVectors(vec, vec)), key=lambda s: -s.prob)
             best = next((s for s in ranked if s.piece.role not in ("question", "lead")
                          and not _filler(s)), None)
@@ -923,8 +932,16 @@ class ExtractiveAnswerer:
             continuation = words < self.MIN_WORDS and s.index <= after + 3
             if (continuation or s.prob >= keep) and add(s):
                 words += sum(len(x.text.split()) for x in groups[-1])
-        for s in also:
-            if (s.block.doc_id, s.piece.start) not in used:
+        start = len(groups)
+
+        def lines_from(doc: str) -> int:
+            return (doc == anchor.doc_id) + sum(
+                run[0][0].block.doc_id == doc for run in _lines(groups[start:]))
+
+        for s in also:  # each ask's best piece, within the same limits as the rest
+            if (s.block.doc_id, s.piece.start) not in used \
+                    and len(_lines(groups)) < self.MAX_LINES - 1 \
+                    and lines_from(s.block.doc_id) < self.MAX_PER_DOC:
                 add(s)
         # Then the best of the rest by probability, attributed when from another guide (for
         # a figure, each guide's own figure: guides disagree and each keeps its
@@ -933,12 +950,6 @@ class ExtractiveAnswerer:
         # (dev fact recall 0.465 -> 0.521 against taking one line of each guide first).
         # A cap per guide still leaves room for another guide's view.
         # (Counted in lines as written: names of one list sharing a line count once.)
-        start = len(groups)
-
-        def lines_from(doc: str) -> int:
-            return (doc == anchor.doc_id) + sum(
-                run[0][0].block.doc_id == doc for run in _lines(groups[start:]))
-
         for s in ranked:
             if len(_lines(groups)) >= self.MAX_LINES - 1 or s.prob < keep:
                 break
@@ -1104,9 +1115,14 @@ class ExtractiveAnswerer:
                 continue  # "according to BlogAcademy" names a source, not a topic
             typed, t = t, aliases().get(t, t)
             # As typed and as aliased: an alias spells some abbreviations out ("ds" is
-            # "data science"), and the long form is no abbreviation any more.
-            if self._abbreviation(typed) or self._abbreviation(t):
-                continue  # a topic the guides write out, not a name they must use as typed
+            # "data science"), and the long form is no abbreviation any more. Initials
+            # as typed (a capitalised "Ed" is a name), and not where a place goes ("in
+            # LA"): there they are likelier a place the gazetteer lacks.
+            if spelled_out(typed) is not None or spelled_out(t) is not None:
+                if self._abbreviation(typed) or self._abbreviation(t):
+                    continue  # a topic the guides write out, not a name they must use
+            elif self._initials(term) and not _placed(term, q.typed or q.text):
+                continue
             if any(c.isdigit() for c in t) and not _YEAR.fullmatch(t):
                 continue  # "120k+", "9-5": a figure or a schedule, not a topic; a year is
             if not any(self.coverage.covers(f) for f in word_forms(t)):

@@ -639,10 +639,14 @@ def test_a_later_ask_gets_its_best_piece_quoted_whatever_it_scores_for_the_whole
     assert lines[0].startswith("Oil the gears every week.")
     assert any(line.startswith("- Springs snap when they are wound too tight.")
                for line in lines[1:]), lines
+    # within the answer's limits: no more lines from one guide than MAX_PER_DOC
+    limited = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    limited.MAX_PER_DOC = 1
+    assert "Springs snap" not in limited.compose(q, scored, also=springs).answer
 
 
 def test_support_stops_at_the_answer_length() -> None:
-    """However many pieces score well, support stops at `MAX_WORDS` (and `MAX_LINES`)."""
+    """However many pieces score well, support stops at `MAX_WORDS`."""
     talk = "# T\n\n" + "".join(
         f"## Part {i}\n\nThe gear number {i} turns the spring and the lever and the "
         f"wheel every single week of the year without fail, and it keeps the clock on "
@@ -659,6 +663,8 @@ def test_question_parts_are_the_separate_asks() -> None:
         "what is gearwork", "is it hard?"]
     assert question_parts("which tools do i need and what is each for") == [
         "which tools do i need", "what is each for"]
+    assert question_parts("what is gearwork, and also how long does it take") == [
+        "what is gearwork", "how long does it take"]
     assert question_parts("i oil gears daily. can springs rust?? where do i store them") \
         == ["can springs rust??", "where do i store them"]
     # one question: "or" weighs two answers to it; "and" joins two things it asks about
@@ -734,6 +740,9 @@ def test_the_initials_of_a_term_the_guides_write_are_not_refused() -> None:
     assert uncovered("how do i read gl", ("gl",)) == []
     assert uncovered("how do i read QX", ("QX",)) == ["QX"]
     assert uncovered("spring fittings in SF", ("SF",)) == ["SF"]
+    # a capitalised word is a name, and initials where a place goes are likelier a place
+    assert uncovered("how do i read Gl", ("Gl",)) == ["Gl"]
+    assert uncovered("how do gear logs read in GL", ("GL",)) == ["GL"]
 
 
 def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() -> None:
