@@ -40,6 +40,10 @@ def initialisms(texts: Iterable[str]) -> frozenset[str]:
     for any guides, which short forms may stand for something they write, so that a
     question is not refused as being about a name they never use. It is not used to
     expand a query: "cv" may be computer vision or a résumé, and only a reader can tell.
+
+    Written by hand: counting runs of words is a few lines, and no library at hand (the
+    tokenizers, rapidfuzz) gives the initials of a text's terms. Built once per
+    vocabulary, with the speller, when the indexed guides change.
     """
     counts: Counter[tuple[str, ...]] = Counter()
     camel: set[str] = set()
