@@ -938,10 +938,16 @@ class ExtractiveAnswerer:
             return (doc == anchor.doc_id) + sum(
                 run[0][0].block.doc_id == doc for run in _lines(groups[start:]))
 
+        def full() -> bool:
+            return len(_lines(groups)) >= self.MAX_LINES - 1
+
+        def room_for(s: Scored) -> bool:
+            """Whether `s` is not quoted yet and its guide has lines to spare."""
+            return (s.block.doc_id, s.piece.start) not in used \
+                and lines_from(s.block.doc_id) < self.MAX_PER_DOC
+
         for s in also:  # each ask's best piece, within the same limits as the rest
-            if (s.block.doc_id, s.piece.start) not in used \
-                    and len(_lines(groups)) < self.MAX_LINES - 1 \
-                    and lines_from(s.block.doc_id) < self.MAX_PER_DOC:
+            if not full() and room_for(s):
                 add(s)
         # Then the best of the rest by probability, attributed when from another guide (for
         # a figure, each guide's own figure: guides disagree and each keeps its
@@ -951,11 +957,9 @@ class ExtractiveAnswerer:
         # A cap per guide still leaves room for another guide's view.
         # (Counted in lines as written: names of one list sharing a line count once.)
         for s in ranked:
-            if len(_lines(groups)) >= self.MAX_LINES - 1 or s.prob < keep:
+            if full() or s.prob < keep:
                 break
-            if lines_from(s.block.doc_id) >= self.MAX_PER_DOC \
-                    or s.piece.role in ("question", "lead") or _filler(s) \
-                    or (s.block.doc_id, s.piece.start) in used:
+            if not room_for(s) or s.piece.role in ("question", "lead") or _filler(s):
                 continue
             if shape == "figure" and q.intent in FIGURE_KINDS \
                     and not unit_matches(q.intent, s.text):
