@@ -1136,8 +1136,9 @@ class ExtractiveAnswerer:
                 continue  # ordinary words and numbers the guides use are context
             pat = term_pattern(term)
             relevant = [s for s in scored if pat.search(f"{s.block.section}\n{s.text}")]
-            if q.intent in ("salary", "timeline", "degree"):
-                relevant = [s for s in relevant if unit_matches(q.intent, s.text)]
+            kind = _kind_of(term, q)
+            if kind in ("salary", "timeline", "degree"):
+                relevant = [s for s in relevant if unit_matches(kind, s.text)]
             if not relevant:
                 missing.append(term)
         if missing and _in_passing(missing, q.typed or q.text, self.model.incidental_share):
@@ -1160,6 +1161,17 @@ def asks_price(text: str) -> bool:
     """Whether a sentence of `text` that asks (not one telling the asker's situation:
     "tuition is tight. any free courses?") asks what something costs."""
     return any(pattern("asks_price").search(s) for s in split_asking(text)[0])
+
+
+def _kind_of(term: str, q: Question) -> Intent:
+    """The kind of what `q` asks about `term`: the kind of the ask that names it when `q`
+    asks several (`question_parts`). "Is Docker worth learning, and do I need a PhD?" is
+    a degree question as a whole, yet no passage on degrees need name Docker."""
+    parts = question_parts(q.text)
+    if len(parts) < 2 or q.context:
+        return q.intent  # a follow-up's kind may be its context's
+    own = [p for p in parts if term_pattern(term).search(p)]
+    return classify(own[0]) if len(own) == 1 else q.intent
 
 
 def _placed(term: str, text: str) -> bool:

@@ -658,6 +658,25 @@ def test_support_stops_at_the_answer_length() -> None:
     assert ExtractiveAnswerer.MAX_WORDS == 150  # the README says 150 words
 
 
+def test_support_stops_at_eight_lines_and_six_of_one_guide() -> None:
+    """Short pieces that all score well: the line limits bind before the word limit, and
+    one guide's lines give way to another's once it has `MAX_PER_DOC` (the README says
+    eight lines, six of one guide)."""
+    def guide(doc_id: str, word: str, prob: float) -> list[Scored]:
+        talk = "# T\n\n" + "".join(f"## Part {i}\n\n{word} number {i} turns.\n\n"
+                                    for i in range(12))
+        doc = parse_bytes(talk.encode(), f"{doc_id}.md")
+        return [Scored(b, p, i, [0.0] * len(FEATURES), 0.0, prob)
+                for b in document_blocks(doc_id, doc.text, doc.sections, doc.title)
+                for i, p in enumerate(b.pieces)]
+    answer = _compose("how do gears turn", guide("a", "Gear", 0.9) + guide("b", "Cog", 0.8))
+    lines = answer.answer.split("\n")
+    doc_of = {c.n: c.doc_id for c in answer.citations}
+    docs = [doc_of[int(re.findall(r"\[(\d+)\]", line)[0])] for line in lines]
+    assert len(lines) == 8, answer.answer
+    assert docs.count("a") == 6 and docs.count("b") == 2, answer.answer
+
+
 def test_question_parts_are_the_separate_asks() -> None:
     assert question_parts("what is gearwork, and is it hard?") == [
         "what is gearwork", "is it hard?"]
@@ -712,8 +731,9 @@ def _uncovered_in(talk: str, words: set[str]) -> Callable[[str, tuple[str, ...]]
 
     answerer = ExtractiveAnswerer(None, {}, Words())  # type: ignore[arg-type]
 
-    def uncovered(text: str, specifics: tuple[str, ...]) -> list[str]:
-        return answerer._uncovered(Question(text, text, "other", specifics), scored)
+    def uncovered(text: str, specifics: tuple[str, ...], intent: str = "other") -> list[str]:
+        return answerer._uncovered(
+            Question(text, text, intent, specifics), scored)  # type: ignore[arg-type]
 
     return uncovered
 
@@ -743,6 +763,21 @@ def test_the_initials_of_a_term_the_guides_write_are_not_refused() -> None:
     # a capitalised word is a name, and initials where a place goes are likelier a place
     assert uncovered("how do i read Gl", ("Gl",)) == ["Gl"]
     assert uncovered("how do gear logs read in GL", ("GL",)) == ["GL"]
+
+
+def test_a_name_is_looked_for_in_passages_of_the_kind_its_own_ask_is() -> None:
+    """A name the guides use must be in a passage of the question's kind (a pay figure
+    for an employer); in a question that asks two things, of its own ask's kind, not the
+    whole question's."""
+    uncovered = _uncovered_in(
+        "# T\n\n## Tools\n\nZorbo packs your code and its libraries into one box.\n\n"
+        "## Degrees\n\nA PhD is rarely needed for this work.\n",
+        {"zorbo", "phd", "packs", "code", "libraries", "box", "rarely", "needed", "work"})
+    assert uncovered("is Zorbo worth learning, and do i need a PhD?", ("Zorbo", "PhD"),
+                     "degree") == []
+    # one ask: the degree passages say nothing of Zorbo
+    assert uncovered("do i need a PhD for Zorbo work?", ("PhD", "Zorbo"), "degree") == [
+        "Zorbo"]
 
 
 def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() -> None:
