@@ -16,11 +16,13 @@ from qdrant_client import QdrantClient
 from ingest.parse import parse_bytes
 from ingest.pipeline import ingest_corpus
 from rag.answer import (
+    _QUALIFIERS,
     FEATURES,
     Answer,
     ExtractiveAnswerer,
     Question,
     Scored,
+    _bare_item,
     _named_list,
     _number,
     _other_case,
@@ -435,6 +437,21 @@ def test_a_paragraph_that_introduces_a_list_is_answered_by_the_list() -> None:
     assert direct("do springs matter for widget engineers").startswith("Springs scare")
     # a list after another paragraph is not the set-up's continuation
     assert direct("how do gears work", only="Gears").startswith("Gears come next")
+    # nor is a list whose items score far below the paragraph (`INTRO_SHARE`): what the
+    # paragraph sets up is another thing than what was asked
+    far = [replace(s, prob=0.2) if s.text.startswith(("Coil", "Fatigue")) else s
+           for s in scored]
+    assert _compose("what springs stuff do i need to get", far).direct.startswith(
+        "Springs scare")
+
+
+def test_a_list_item_that_says_what_its_name_is_for_is_no_bare_name() -> None:
+    talk = ("# T\n\n## Parts\n\nParts to know:\n\n- Gearbox: For turning a slow shaft fast\n"
+            "- Springs\n- Levers: they lift loads.\n")
+    bare = {s.text: _bare_item(s) for s in _scored(talk, lambda t: 0.5)
+            if s.piece.role == "item"}
+    assert bare == {"Gearbox: For turning a slow shaft fast": False, "Springs": True,
+                    "Levers: they lift loads.": False}, bare
 
 
 def test_a_terse_first_line_is_labelled_with_its_heading() -> None:
@@ -870,6 +887,31 @@ def test_an_asker_who_works_full_time_is_a_part_time_learner() -> None:
                   "how long until i can work full time as a widget maker?"):
         quals = qualifiers(Question(asked, "", "timeline", ()))
         assert not _other_case(quals, "A full-time widget learner needs 8 weeks."), asked
+
+
+def test_a_figure_question_takes_its_case_figure_but_a_topic_word_is_no_case() -> None:
+    """A figure question leads with the figure for its case (part-time) over a likelier
+    one; a tool the asker names is no case: the phase that names it is not the answer to
+    how long the whole path takes."""
+    talk = ("# T\n\n## How long\n\nMost learners need 2 years in all.\n\n"
+            "## Part-time\n\nPart-time learners need 3 years.\n\n"
+            "## Widgetscript phase\n\nTime: 2 months\n")
+
+    def direct(asked: str, specifics: tuple[str, ...] = ()) -> str:
+        q = Question(asked, asked, "timeline", specifics)
+        # the qualifiers feature as the scorer computes it: the question's specifics and
+        # qualifier words, in the piece or its heading
+        quals = qualifiers(q)
+        scored = [replace(s, x=[float(any(p.search(f"{s.block.section}\n{s.text}")
+                                          for p in quals)) if i == _QUALIFIERS else v
+                                for i, v in enumerate(s.x)])
+                  for s in _scored(talk, lambda t: 0.9 if t.startswith("Most") else 0.3)]
+        answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+        return answerer.compose(q, scored).direct
+
+    assert direct("how long does it take part-time?").startswith("Part-time learners")
+    assert direct("i know some Widgetscript. how long until i am job ready?",
+                  ("Widgetscript",)).startswith("Most learners need 2 years")
 
 
 def test_the_first_line_comes_from_the_block_most_likely_to_hold_the_answer() -> None:
