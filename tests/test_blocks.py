@@ -454,6 +454,23 @@ def test_a_list_item_that_says_what_its_name_is_for_is_no_bare_name() -> None:
                     "Levers: they lift loads.": False}, bare
 
 
+def test_a_first_line_read_in_order_reaches_the_best_piece() -> None:
+    """The first line reads from the first near-best piece of the best one's passage; when
+    that stops it short of the best piece, it reads on to it (up to `FIRST_WORDS`)."""
+    talk = ("# T\n\n## Oil\n\nEvery widget needs oil on its moving parts, and a lot of "
+            "new makers forget it. It keeps the gears and the springs turning freely and quietly "
+            "through many long years of daily use. Use a light machine oil once a week.\n")
+    scored = _scored(talk, lambda t: 0.9 if t.startswith("Use") else 0.8
+                     if t.startswith("Every") else 0.3)
+    direct = _compose("how often do i oil a widget", scored).direct
+    assert direct.startswith("Every widget needs oil") and "once a week" in direct, direct
+    # past `FIRST_WORDS`, it stops where it would have
+    short = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    short.FIRST_WORDS = 20
+    q = Question("how often do i oil a widget", "how often do i oil a widget", "other", ())
+    assert "once a week" not in short.compose(q, scored).direct
+
+
 def test_a_terse_first_line_is_labelled_with_its_heading() -> None:
     talk = ("# Widget Roadmap\n\n## Phase 1: Gearwork\n\nGoal: learn how gears mesh and turn "
             "under load.\n\nTime: 2 weeks\n\nRule: do not start springs before this.\n")
