@@ -897,17 +897,18 @@ class ExtractiveAnswerer:
 
         def first_line() -> list[Scored]:
             start = opening or self._first(shape, q, by_block, keep)
-            group = _read_on(_with_context(start, scored), scored, self.MIN_WORDS,
-                             qualifiers(q, cases_only=True) if shape == "figure" else ())
+            cases = qualifiers(q, cases_only=True) if shape == "figure" else []
+            group = _read_on(_with_context(start, scored), scored, self.MIN_WORDS, cases)
             # Read in order from the first of the item's near-best pieces, the line can end
             # before the best one ("Cloud: you need it. It is where models train." and
-            # then the services to learn): it reads on to it, up to `FIRST_WORDS`.
+            # then the services to learn): it reads on to it, up to `FIRST_WORDS`, and not
+            # past a figure for another case than the question's.
             best = next((s for s in by_block if s.piece.role not in ("question", "lead")
                          and not _filler(s)), None)
             if best is not None and best.block is group[-1].block \
                     and best.piece.item == group[-1].piece.item \
                     and best.index > group[-1].index:
-                group = _read_on(group, scored, self.FIRST_WORDS, until=best)
+                group = _read_on(group, scored, self.FIRST_WORDS, cases, until=best)
             return group
 
         first = first_line() if listed is None else []

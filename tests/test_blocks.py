@@ -927,6 +927,14 @@ def test_a_figure_question_takes_its_case_figure_but_a_topic_word_is_no_case() -
         return answerer.compose(q, scored).direct
 
     assert direct("how long does it take part-time?").startswith("Part-time learners")
+    # and the line stops before the likelier figure for another case in the same passage
+    talk2 = ("# T\n\n## How long\n\nPart-time learners need 3 years. Full-time learners "
+             "need 2 years.\n")
+    scored = _scored(talk2, lambda t: 0.9 if t.startswith("Full") else 0.5)
+    q = Question("how long does it take part-time?", "how long does it take part-time?",
+                 "timeline", ())
+    answerer = ExtractiveAnswerer(None, {}, None)  # type: ignore[arg-type]
+    assert answerer.compose(q, scored).direct == "Part-time learners need 3 years. [1]"
     assert direct("i know some Widgetscript. how long until i am job ready?",
                   ("Widgetscript",)).startswith("Most learners need 2 years")
 
