@@ -443,6 +443,7 @@ def test_a_paragraph_that_introduces_a_list_is_answered_by_the_list() -> None:
            for s in scored]
     assert _compose("what springs stuff do i need to get", far).direct.startswith(
         "Springs scare")
+    assert ExtractiveAnswerer.INTRO_SHARE == 0.3  # the README says 0.3
 
 
 def test_a_list_item_that_says_what_its_name_is_for_is_no_bare_name() -> None:
@@ -469,6 +470,7 @@ def test_a_first_line_read_in_order_reaches_the_best_piece() -> None:
     short.FIRST_WORDS = 20
     q = Question("how often do i oil a widget", "how often do i oil a widget", "other", ())
     assert "once a week" not in short.compose(q, scored).direct
+    assert ExtractiveAnswerer.FIRST_WORDS == 60  # the README says 60 words
 
 
 def test_a_terse_first_line_is_labelled_with_its_heading() -> None:
