@@ -839,8 +839,7 @@ class ExtractiveAnswerer:
             if floor is not None and self.store.nearest_unit(vec) < floor:
                 continue  # an ask the guides are not about ("..., and what's the weather")
             ranked = sorted(self.score(ask, hits, QueryVectors(vec, vec)), key=lambda s: -s.prob)
-            best = next((s for s in ranked if s.piece.role not in ("question", "lead")
-                         and not _filler(s)), None)
+            best = next((s for s in ranked if _quotable(s)), None)
             if best is not None:
                 found.append(at[(best.block.doc_id, best.piece.start)])
         return found
@@ -887,13 +886,7 @@ class ExtractiveAnswerer:
         if opening is not None and not explains and (shape == "list" or (
                 shape == "other" and pattern("open_question").search(q.text))):
             intro = opening.block
-            listed = _introduced_list(intro, scored)
-            if listed is not None and max(x.prob for x in scored if x.block is listed) \
-                    < opening.prob * self.INTRO_SHARE:
-                # The list after the paragraph is another thing it sets up (asked where
-                # to find a part, the paragraph names the shop, then lists what the part
-                # is good for): the paragraph's own sentence answers.
-                listed = None
+            listed = _introduced_list(intro, scored, opening.prob * self.INTRO_SHARE)
 
         def first_line() -> list[Scored]:
             start = opening or self._first(shape, q, by_block, keep)
@@ -903,8 +896,7 @@ class ExtractiveAnswerer:
             # before the best one ("Cloud: you need it. It is where models train." and
             # then the services to learn): it reads on to it, up to `FIRST_WORDS`, and not
             # past a figure for another case than the question's.
-            best = next((s for s in by_block if s.piece.role not in ("question", "lead")
-                         and not _filler(s)), None)
+            best = next((s for s in by_block if _quotable(s)), None)
             if best is not None and best.block is group[-1].block \
                     and best.piece.item == group[-1].piece.item \
                     and best.index > group[-1].index:
@@ -960,7 +952,7 @@ class ExtractiveAnswerer:
             if len(groups) >= self.MAX_SUPPORT:
                 break
             if (s.block.doc_id, s.piece.start) in used or s.index < after \
-                    or s.piece.role in ("question", "lead") or _filler(s):
+                    or not _quotable(s):
                 continue
             if listed is None and s.piece.item >= 0 and s.piece.item != item:
                 continue
@@ -994,7 +986,7 @@ class ExtractiveAnswerer:
         for s in ranked:
             if full() or s.prob < keep:
                 break
-            if not room_for(s) or s.piece.role in ("question", "lead") or _filler(s):
+            if not room_for(s) or not _quotable(s):
                 continue
             if shape == "figure" and q.intent in FIGURE_KINDS \
                     and not unit_matches(q.intent, s.text):
@@ -1075,8 +1067,7 @@ class ExtractiveAnswerer:
         its best (`AnswerModel.lead`) and has the shape's substance (a verdict, a
         comparative, a figure); a figure question takes the figure that matches its
         qualifiers (entry-level, the city...) from whichever block has it."""
-        eligible = [s for s in ranked if s.piece.role not in ("question", "lead")
-                    and not _filler(s)]
+        eligible = [s for s in ranked if _quotable(s)]
         if not eligible:
             return ranked[0]
         cue: re.Pattern[str] | None = None
@@ -1269,6 +1260,12 @@ def _bare_item(s: Scored) -> bool:
     # "Gearbox: For turning a slow shaft fast" says what the thing it names is for, with
     # no full stop: more than a name.
     return not (s.piece.label and s.block.quote(s.piece.label[1], s.piece.end).strip(" :"))
+
+
+def _quotable(s: Scored) -> bool:
+    """Whether `s` may stand as a line of an answer: not a question, not a lead-in
+    without its list, not a pleasantry (`_filler`)."""
+    return s.piece.role not in ("question", "lead") and not _filler(s)
 
 
 def _filler(s: Scored) -> bool:
@@ -1557,13 +1554,17 @@ def _list_says(b: Block, intro: Block | None = None) -> str | None:
         or _named_list(b.heading)
 
 
-def _introduced_list(b: Block, scored: list[Scored]) -> Block | None:
+def _introduced_list(b: Block, scored: list[Scored], floor: float = 0.0) -> Block | None:
     """The list a paragraph introduces: the block right after `b` under the same heading,
     when `b` is no list itself and that block is one. The paragraph before a list sets it
     up ("Interviews feel daunting, but you only need a plan for three rounds.") and says
     what the question asks in words close to it, while the list's terse items carry the
     answer: quoting the set-up alone is the lead-in without its content. Only among the
-    candidates: a list that was not retrieved is not read."""
+    candidates: a list that was not retrieved is not read.
+
+    `floor`: the probability the list's best item must reach. Below it the list is
+    another thing the paragraph sets up (asked where to find a part, the paragraph names
+    the shop, then lists what the part is good for): the paragraph's sentence answers."""
     if len(b.items) >= 2:
         return None
     after = [x.block for x in scored if x.block.doc_id == b.doc_id and x.block.start >= b.end
@@ -1573,7 +1574,8 @@ def _introduced_list(b: Block, scored: list[Scored]) -> Block | None:
     nxt = min(after, key=lambda x: x.start)
     # adjacent: nothing but the line break between the two (a block not retrieved between
     # them would leave a gap)
-    if len(nxt.items) >= 2 and nxt.start - b.end <= _ADJACENT:
+    if len(nxt.items) >= 2 and nxt.start - b.end <= _ADJACENT \
+            and max(x.prob for x in scored if x.block is nxt) >= floor:
         return nxt
     return None
 
