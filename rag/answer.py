@@ -42,7 +42,7 @@ from rag.blocks import Block, Piece, block_id, heading_id, piece_id, table_colum
 from rag.calibrate import OfftopicStats
 from rag.embed import QueryVectors
 from rag.intent import TOOLS, Intent, classify, marks_a_kind, unit_matches
-from rag.query import question_parts, split_asking
+from rag.query import asked_clauses, question_parts, split_asking
 from rag.store import Hit, Store, hit_order
 from rag.text import is_sub_item
 from rag.vocab import DATA, aliases, expand_abbreviations, pattern, spelled_out, vocab
@@ -1100,7 +1100,10 @@ class ExtractiveAnswerer:
                          and s.piece.item == best.piece.item and s.prob >= near),
                         key=lambda s: s.index)
         if cue is not None:
-            inside = [s for s in inside if cue.search(s.text)] or inside
+            # A comparison's plain verdict answers it too: "usually not" answers "do I
+            # need a master's or a PhD?" for both, before the sentence that weighs them.
+            inside = [s for s in inside if cue.search(s.text)
+                      or (shape == "comparison" and _plain_verdict(s.text))] or inside
         # reading order, but what matches the question's qualifiers first; a table's rows
         # are aspects side by side, not a verdict and its nuance: the best row leads, from
         # its first cell (the row's other cells read on from it)
@@ -1237,14 +1240,13 @@ def _contrasted(term: str, text: str) -> bool:
 
 def _told(term: str, text: str) -> bool:
     """Whether `term` is only in what the asker tells of themselves, not in what they ask
-    ("i write java and go. which framework is gentler?"): a question of several sentences,
-    some asking (`asking_sentence`) and some not, names it only in the others. The
-    guides' silence on the asker's background is no reason to refuse the question."""
-    asking, told = split_asking(text)
-    if not told:
-        return False
+    ("i write java and go. which framework is gentler?", "my degree is in zoology - is
+    that a problem?"): it is in no clause of an asking sentence that asks
+    (`split_asking`, `asked_clauses`). The guides' silence on the asker's background is no
+    reason to refuse the question."""
     pat = term_pattern(term)
-    return not any(pat.search(s) for s in asking)
+    asked = [c for s in split_asking(text)[0] for c in asked_clauses(s)]
+    return bool(pat.search(text)) and not any(pat.search(c) for c in asked)
 
 
 def _terse(group: list[Scored]) -> bool:

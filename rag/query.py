@@ -68,6 +68,25 @@ def split_asking(text: str) -> tuple[list[str], list[str]]:
     return asking, [s for s in sentences if s not in asking]
 
 
+# Where a sentence's clauses meet: a comma, semicolon or colon, or a free-standing dash
+# ("my degree is in zoology - is that a problem?"), not a hyphen inside a name.
+_CLAUSE_BREAK = re.compile(r"\s*(?:[,;:]|\s[-\u2013\u2014]+)\s+")
+
+
+def asked_clauses(sentence: str) -> list[str]:
+    """The clauses of an asking sentence that ask: all but those that tell the asker's
+    situation before the ask (vocab `told_clause`: "i already write rust at work, how long
+    would it take?"). The last clause carries the ask, so it is always kept.
+
+    `split_asking` works by sentence; people run their background and their question
+    together with a comma as often as with a full stop. Measured on the train questions
+    with a first-person clause before another (186): false abstention 0.040 -> 0.023, the
+    nine unanswerable ones among them refused as before."""
+    clauses = [c for c in _CLAUSE_BREAK.split(sentence) if c.strip()]
+    return [c for i, c in enumerate(clauses)
+            if i == len(clauses) - 1 or not pattern("told_clause").search(c)]
+
+
 def question_parts(text: str) -> list[str]:
     """The separate questions a question asks, in order: its asking sentences
     (`split_asking`), each split where it asks another question (vocab `question_part`:

@@ -91,6 +91,17 @@ def test_contrasted(term: str, question: str, contrasted: bool) -> None:
         ("scala", "Was a Scala dev for 5 years. which framework is easier?", True),
         # one sentence, or no sentence that asks: nothing to set apart
         ("scala", "i code in scala at work and want to move into ml", False),
+        # one sentence whose first clause tells, in the first person, and whose last asks
+        ("scala", "i code in scala at work, how long would the switch take?", True),
+        ("zoology", "my degree is in zoology - is that a problem for ml jobs?", True),
+        ("scala", "im a scala dev; which framework is easier to start with?", True),
+        # a first-person clause that wants or asks is what is asked about
+        ("scala", "i want to learn scala, is it used in ml?", False),
+        ("scala", "i'm thinking of scala, is it used in ml?", False),
+        # the clause after the ask, or one that does not open in the first person
+        ("scala", "how long would the switch take, i code in scala", False),
+        ("scala", "scala at work, how long would the switch take?", False),
+        ("scikit", "is scikit-learn - the library - enough?", False),
     ],
 )
 def test_told(term: str, question: str, told: bool) -> None:

@@ -778,8 +778,8 @@ def test_a_specific_the_guides_use_in_its_plural_is_covered() -> None:
     uncovered = _uncovered_in(
         "# T\n\n## Data\n\nSome gear logs run to many GBs of readings a day.\n",
         {"gbs", "gear", "logs", "natural", "language", "processing"})
-    assert uncovered("my logs are a few GB, now what", ("GB",)) == []
-    assert uncovered("my logs are in TB, now what", ("TB",)) == ["TB"]
+    assert uncovered("what if my logs are a few GB?", ("GB",)) == []
+    assert uncovered("what if my logs are in TB?", ("TB",)) == ["TB"]
     # an abbreviation the guides write out is their topic, however it is typed
     assert uncovered("does NLP read gear logs", ("NLP",)) == []
 
@@ -824,12 +824,16 @@ def test_an_uncovered_specific_said_in_passing_does_not_refuse_the_question() ->
         "# T\n\n## Gears\n\nOil the gears every week and check the springs for rust.\n",
         {"oil", "gears", "springs", "rust", "check", "week"})
     assert uncovered("is Zorblax oil good for gears", ("Zorblax",)) == ["Zorblax"]
-    aside = ("i have spent years fixing {} machines at my day job, how often should i oil "
+    aside = ("after years of fixing {} machines at a day job, how often should i oil "
              "the gears and check the springs for rust")
     assert uncovered(aside.format("Zorblax"), ("Zorblax",)) == []
     assert uncovered(aside.format("Oslo"), ("Oslo",)) == ["Oslo"]
+    # told in a first-person clause (`_told`), a place does not qualify a question on
+    # anything but pay
+    told = aside.replace("after years of", "i have spent years")
+    assert uncovered(told.format("Oslo"), ("Oslo",)) == []
     # and so is a word where a place goes, known to the gazetteer or not
-    placed = aside.replace("at my day job", "at Zorblax")
+    placed = aside.replace("at a day job", "at Zorblax")
     assert uncovered(placed.format("old"), ("Zorblax",)) == ["Zorblax"]
 
 
@@ -1077,3 +1081,22 @@ def test_names_of_a_nested_list_do_not_join_the_items_around_it() -> None:
     lines = _compose("do widgets need care", _scored(
         talk, lambda t: probs.get(t, 0.01))).answer.splitlines()
     assert lines[1:] == ["- Oil can [2]", "- Depth gauge [3], Tension gauge [4]"]
+
+
+def test_an_either_or_question_takes_the_plain_verdict_before_the_weighing() -> None:
+    talk = ("# T\n\n## Tools\n\nFor a hobby widget, usually not. While a lathe is table "
+            "stakes for pro shops, most hobbyists prefer hand tools and a good file. Files "
+            "are cheap.\n")
+    parsed = parse_bytes(talk.encode(), "guide.md")
+    scored = []
+    for b in document_blocks("guide", parsed.text, parsed.sections, parsed.title):
+        for i, p in enumerate(b.pieces):
+            t = b.quote(p.start, p.end)
+            prob = 0.9 if t.startswith("While") else 0.8 if "usually" in t else 0.2
+            scored.append(Scored(b, p, i, [0.0] * len(FEATURES), 0.0, prob))
+    # "or a mill?" weighs two up (a comparison), yet "usually not" answers it for both
+    direct = _compose("do i need a lathe or a mill?", scored).direct
+    assert direct.startswith("For a hobby widget, usually not."), direct
+    # a comparison whose block gives no plain verdict opens with the weighing
+    rest = [s for s in scored if "usually" not in s.text]
+    assert _compose("do i need a lathe or a mill?", rest).direct.startswith("While")
