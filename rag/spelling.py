@@ -17,6 +17,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel
 
 from rag.sparse import STOPWORDS
+from rag.vocab import abbreviated_words
 
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -82,7 +83,10 @@ class Vocabulary:
         counts = Counter(w.lower() for t in texts for w in _WORD.findall(t))
         self.freq = {w: n for w, n in counts.items() if len(w) >= 3}
         self.words = list(self.freq)
-        self.known = set(self.freq) | {w.lower() for w in known_words} | STOPWORDS
+        # A chat abbreviation is a word, not a slip of one: "calc" is calculus (its long
+        # form is added for the search, `expand_abbreviations`), not "call".
+        self.known = (set(self.freq) | {w.lower() for w in known_words} | STOPWORDS
+                      | abbreviated_words())
         self.tokens: set[str] = set().union(*(corpus_tokens(t) for t in texts))
         self._initialisms = initialisms(texts)
 

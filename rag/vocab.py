@@ -65,6 +65,11 @@ def expand_abbreviations(text: str) -> str:
     return f"{text} ({' '.join(extra)})" if extra else text
 
 
+def abbreviated_words() -> frozenset[str]:
+    """The one-word chat abbreviations (vocab `abbreviations`): words to leave as typed."""
+    return frozenset(k for k in _abbreviation_table() if re.fullmatch(r"[a-z]+", k))
+
+
 def spelled_out(word: str) -> str | None:
     """The long form of a chat abbreviation ("stats" -> "statistics"), or None."""
     return _abbreviation_table().get(word.lower())

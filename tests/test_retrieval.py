@@ -57,6 +57,15 @@ def test_speller_repairs_typos_against_the_guides() -> None:
     assert sp.correct("Is it worth it in London?") == "Is it worth it in London?"
 
 
+def test_a_chat_abbreviation_is_left_as_typed_not_repaired_into_a_guide_word() -> None:
+    # "calc" is one slip from "call", "algos" from "algol"; both are abbreviations the
+    # vocabulary spells out for the search (vocab `abbreviations`), so they stay
+    sp = Vocabulary(["We call it algol. Calculus and algorithms matter."])
+    assert sp.correct("where does calc show up, and which algos") == (
+        "where does calc show up, and which algos")
+    assert sp.correct("where does cakl show up") == "where does call show up"
+
+
 def test_initialisms_are_of_phrases_the_guides_write_more_than_once_and_camel_case() -> None:
     texts = ["Gear logs tell wear. Read gear logs. Spring fittings wear.",
              "Use WidgetHub for gear logs; spring loads vary, as do fittings."]
