@@ -55,7 +55,7 @@ THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
     # harder to refuse than those of a dev chosen on for many rounds.
     # On the twenty-second set as dev 0.789 (30 of 38): 7 of the 8 answered are on topic
     # but not covered (a question in the guides' words about a point they never make),
-    # which nothing here yet tells from one they answer (see the README).
+    # which nothing here yet tells from one they answer.
     ("answers", "abstention_recall", ">=", 0.76),  # 0.86 on the 21st set, 0.84 on the 20th
     ("answers", "false_abstention", "<=", 0.03),  # 0.05 on the 20th set
 )
