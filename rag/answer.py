@@ -267,13 +267,13 @@ def qualifiers(q: Question, cases_only: bool = False) -> list[re.Pattern[str]]:
     return out
 
 
-def _case_fit(q: Question) -> Callable[[Scored], float]:
-    """How well a piece matches the case `q` asks about (`qualifiers`, cases only: a
-    place, an employer, a level, part-time), its heading included: a figure question takes
-    the figure for its case over a likelier one for another. A topic word is no case: "i
-    know some widgetscript, how long will the whole thing take" asks the whole path's
-    length, not that of the phase its heading names widgetscript in."""
-    cases = qualifiers(q, cases_only=True)
+def _case_fit(cases: Sequence[re.Pattern[str]]) -> Callable[[Scored], float]:
+    """How well a piece matches the case a question asks about (`cases`:
+    `qualifiers(q, cases_only=True)`, a place, an employer, a level, part-time), its
+    heading included: a figure question takes the figure for its case over a likelier one
+    for another. A topic word is no case: "i know some widgetscript, how long will the
+    whole thing take" asks the whole path's length, not that of the phase its heading
+    names widgetscript in."""
     return lambda s: _qualified(cases, f"{s.block.section}\n{s.text}")
 
 
@@ -303,6 +303,21 @@ def _plain_verdict(text: str) -> bool:
     PhD"): not one it asks ("What if you don't have a key?") or quotes as a mention."""
     return not _ASKS.search(text) \
         and bool(pattern("verdict_plain").search(_MENTION.sub("", text)))
+
+
+def _shape_substance(shape: str, intent: str) -> Callable[[str], bool] | None:
+    """What a first line for a question of `shape` must carry (None: nothing in
+    particular): a verdict for a yes/no question; a comparative for a comparison, or a
+    plain verdict, which answers an either-or for both ("usually not" to "do I need a
+    master's or a PhD?", before the sentence that weighs them); a figure of the kind.
+    Stricter than the scorer's feature `_shape_cue`, which the model was fitted with."""
+    if shape == "yesno":
+        return lambda t: bool(pattern("verdict").search(t))
+    if shape == "comparison":
+        return lambda t: bool(pattern("comparison_verdict").search(t)) or _plain_verdict(t)
+    if shape == "figure" and intent in FIGURE_KINDS:
+        return lambda t: bool(pattern(f"answer_cues.{intent}").search(t))
+    return None
 
 
 def _shape_cue(shape: str, intent: str, p: Piece, text: str) -> bool:
@@ -881,7 +896,9 @@ class ExtractiveAnswerer:
         listed = self._list_block(by_block[0], ranked) if shape == "list" else \
             _spread_list(q, by_block, self.model.lead) if shape == "other" and not explains \
             else None
-        opening = self._first(shape, q, by_block, keep) if listed is None else None
+        # the case a figure question asks about (a city, a level), for its first line
+        cases = qualifiers(q, cases_only=True) if shape == "figure" else []
+        opening = self._first(shape, q, by_block, keep, cases) if listed is None else None
         intro: Block | None = None
         if opening is not None and not explains and (shape == "list" or (
                 shape == "other" and pattern("open_question").search(q.text))):
@@ -889,8 +906,7 @@ class ExtractiveAnswerer:
             listed = _introduced_list(intro, scored, opening.prob * self.INTRO_SHARE)
 
         def first_line() -> list[Scored]:
-            start = opening or self._first(shape, q, by_block, keep)
-            cases = qualifiers(q, cases_only=True) if shape == "figure" else []
+            start = opening or self._first(shape, q, by_block, keep, cases)
             group = _read_on(_with_context(start, scored), scored, self.MIN_WORDS, cases)
             # Read in order from the first of the item's near-best pieces, the line can end
             # before the best one ("Cloud: you need it. It is where models train." and
@@ -1061,25 +1077,20 @@ class ExtractiveAnswerer:
         held = block_probs(ranked, self.TOP_PIECES)
         return max(lists.values(), key=lambda b: held[b.key])
 
-    def _first(self, shape: str, q: Question, ranked: list[Scored], keep: float) -> Scored:
+    def _first(self, shape: str, q: Question, ranked: list[Scored], keep: float,
+               cases: Sequence[re.Pattern[str]] = ()) -> Scored:
         """The piece the first line quotes. The block first: the one holding the best
         eligible piece. Then, in reading order, the first of its pieces that scores near
         its best (`AnswerModel.lead`) and has the shape's substance (a verdict, a
         comparative, a figure); a figure question takes the figure that matches its
-        qualifiers (entry-level, the city...) from whichever block has it."""
+        qualifiers, `cases`, from whichever block has it."""
         eligible = [s for s in ranked if _quotable(s)]
         if not eligible:
             return ranked[0]
-        cue: re.Pattern[str] | None = None
-        if shape == "yesno":
-            cue = pattern("verdict")
-        elif shape == "comparison":
-            cue = pattern("comparison_verdict")
-        elif shape == "figure" and q.intent in FIGURE_KINDS:
-            cue = pattern(f"answer_cues.{q.intent}")
+        cue = _shape_substance(shape, q.intent)
         if shape == "figure" and cue is not None:
-            figures = [s for s in eligible if s.prob >= keep and cue.search(s.text)]
-            fit = _case_fit(q)
+            figures = [s for s in eligible if s.prob >= keep and cue(s.text)]
+            fit = _case_fit(cases)
             if figures and fit(figures[0]) < max(fit(s) for s in figures):
                 return max(figures, key=lambda s: (fit(s), s.prob))
         best = eligible[0]
@@ -1100,10 +1111,7 @@ class ExtractiveAnswerer:
                          and s.piece.item == best.piece.item and s.prob >= near),
                         key=lambda s: s.index)
         if cue is not None:
-            # A comparison's plain verdict answers it too: "usually not" answers "do I
-            # need a master's or a PhD?" for both, before the sentence that weighs them.
-            inside = [s for s in inside if cue.search(s.text)
-                      or (shape == "comparison" and _plain_verdict(s.text))] or inside
+            inside = [s for s in inside if cue(s.text)] or inside
         # reading order, but what matches the question's qualifiers first; a table's rows
         # are aspects side by side, not a verdict and its nuance: the best row leads, from
         # its first cell (the row's other cells read on from it)
